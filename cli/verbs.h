@@ -1,0 +1,21 @@
+// The verbs of nasctl, one function each, listed in the table of nasctl.cc.
+// Each returns an exit code of nasctl.h and writes only to the context's
+// streams. Thread-safe as far as their streams are.
+#ifndef NAS_CLI_VERBS_H_
+#define NAS_CLI_VERBS_H_
+
+#include "cli/nasctl.h"
+
+namespace nas::cli {
+
+// `nasctl validate SPEC`: parses, completes and validates a job spec file.
+// Valid: prints the one-line summary to out, kExitOk. Invalid: prints each
+// error on its own line to err, kExitUsage.
+int RunValidate(const CliContext& context, const Args& args);
+
+// `nasctl help [VERB]`: the usage, or one verb's, to out.
+int RunHelp(const CliContext& context, const Args& args);
+
+}  // namespace nas::cli
+
+#endif  // NAS_CLI_VERBS_H_

@@ -27,11 +27,26 @@ int UnknownVerb(const CliContext& context, const std::string& name) {
 }  // namespace
 
 const std::vector<Verb>& Verbs() {
-  // Later verbs (submit, jobs, status, watch, trials, ...) slot in here.
   static const auto* const verbs = new std::vector<Verb>{
       {"validate", "SPEC",
        "check a job spec (YAML or JSON): print each error, or a summary",
        &RunValidate},
+      {"submit", "SPEC [--request_id ID]",
+       "validate and submit a job spec; prints the job id", &RunSubmit},
+      {"jobs", "[--format table|csv|json]", "list jobs", &RunJobs},
+      {"status", "JOB [--format F]", "one job's state and counts", &RunStatus},
+      {"watch", "JOB",
+       "live progress bar until the job ends (exit 0 if it succeeded)",
+       &RunWatch},
+      {"trials", "JOB [--top N] [--pareto] [--state S] [--format F]",
+       "list a job's trials: best first, Pareto front, or by state",
+       &RunTrials},
+      {"pause", "JOB", "no new trials; running ones finish", &RunPause},
+      {"resume", "JOB", "resume a paused job", &RunResume},
+      {"cancel", "JOB", "cancel a job; running trials are told to stop",
+       &RunCancel},
+      {"extend", "JOB --trials N [--seconds S]", "add to a job's budget",
+       &RunExtend},
       {"help", "[VERB]", "show this help, or one verb's", &RunHelp},
   };
   return *verbs;
@@ -40,7 +55,7 @@ const std::vector<Verb>& Verbs() {
 void PrintUsage(std::ostream& os) {
   os << "usage: nasctl [--controller=HOST:PORT] VERB [ARGS...]\n\nverbs:\n";
   for (const Verb& verb : Verbs()) {
-    os << absl::StrFormat("  %-18s %s\n",
+    os << absl::StrFormat("  %-44s %s\n",
                           absl::StrCat(verb.name, " ", verb.operands),
                           verb.summary);
   }

@@ -25,6 +25,11 @@ inline constexpr int kExitUsage = 2;
 struct CliContext {
   // Controller address, host:port (from --controller or $NAS_CONTROLLER).
   std::string controller;
+  // Bearer token sent with every RPC ("" = none), or a file holding it.
+  std::string token;
+  std::string token_file;
+  // PEM file of the CA that signed the controller's certificate; "" = plaintext.
+  std::string ca_cert;
   std::ostream* out = nullptr;  // results
   std::ostream* err = nullptr;  // errors and usage on misuse
 };

@@ -13,6 +13,20 @@ namespace nas::cli {
 // error on its own line to err, kExitUsage.
 int RunValidate(const CliContext& context, const Args& args);
 
+// SearchService verbs (job_verbs.cc). Each prints an RPC failure naming
+// the controller and returns kExitFailure (kExitUsage for a bad argument or
+// an unknown job).
+int RunSubmit(const CliContext& context, const Args& args);
+int RunJobs(const CliContext& context, const Args& args);
+int RunStatus(const CliContext& context, const Args& args);
+// Exits 0 when the job succeeds, 1 when it fails or is cancelled.
+int RunWatch(const CliContext& context, const Args& args);
+int RunTrials(const CliContext& context, const Args& args);
+int RunPause(const CliContext& context, const Args& args);
+int RunResume(const CliContext& context, const Args& args);
+int RunCancel(const CliContext& context, const Args& args);
+int RunExtend(const CliContext& context, const Args& args);
+
 // `nasctl help [VERB]`: the usage, or one verb's, to out.
 int RunHelp(const CliContext& context, const Args& args);
 

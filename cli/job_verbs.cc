@@ -1,0 +1,326 @@
+// The verbs that talk to the controller's SearchService: submit, jobs,
+// status, watch, trials, pause, resume, cancel, extend.
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cli/client.h"
+#include "cli/format.h"
+#include "cli/verb_args.h"
+#include "cli/verbs.h"
+#include "common/spec/job_spec.h"
+
+namespace nas::cli {
+namespace {
+
+// Connects, or prints why not; nullptr then.
+std::unique_ptr<Client> Connect(const CliContext& context) {
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(context);
+  if (!client.ok()) {
+    *context.err << "nasctl: " << client.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
+// Parses the verb's options; on misuse prints the error and usage.
+bool ParseOrMisuse(const CliContext& context, const char* verb,
+                   const Args& args, const std::vector<OptionSpec>& specs,
+                   size_t positional, ParsedArgs* parsed) {
+  absl::StatusOr<ParsedArgs> p = ParseVerbArgs(args, specs);
+  if (!p.ok()) {
+    *context.err << "nasctl " << verb << ": " << p.status().message() << "\n";
+    VerbMisuse(context, verb);
+    return false;
+  }
+  if (p->positional.size() != positional) {
+    VerbMisuse(context, verb);
+    return false;
+  }
+  *parsed = std::move(*p);
+  return true;
+}
+
+bool IsTerminal(nas::v1::JobState state) {
+  return state == nas::v1::JOB_SUCCEEDED || state == nas::v1::JOB_CANCELLED ||
+         state == nas::v1::JOB_FAILED;
+}
+
+absl::StatusOr<nas::v1::Job> GetJob(Client& client, const std::string& id,
+                                    grpc::Status* rpc) {
+  nas::v1::GetJobRequest req;
+  req.set_job_id(id);
+  nas::v1::Job job;
+  *rpc = client.stub().GetJob(client.NewContext().get(), req, &job);
+  if (!rpc->ok()) return absl::UnknownError(rpc->error_message());
+  return job;
+}
+
+// pause / resume / cancel share everything but the RPC.
+using JobRpc = grpc::Status (nas::v1::SearchService::Stub::*)(
+    grpc::ClientContext*, const nas::v1::JobRequest&, nas::v1::Job*);
+
+int RunJobRpc(const CliContext& context, const Args& args, const char* verb,
+              JobRpc rpc) {
+  ParsedArgs parsed;
+  if (!ParseOrMisuse(context, verb, args, {}, 1, &parsed)) return kExitUsage;
+  auto client = Connect(context);
+  if (!client) return kExitFailure;
+  nas::v1::JobRequest req;
+  req.set_job_id(parsed.positional[0]);
+  nas::v1::Job job;
+  grpc::Status s = ((client->stub()).*rpc)(client->NewContext().get(), req, &job);
+  if (!s.ok()) return ReportRpcError(context, client->address(), verb, s);
+  *context.out << job.id() << " " << JobStateName(job.state()) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunSubmit(const CliContext& context, const Args& args) {
+  ParsedArgs parsed;
+  if (!ParseOrMisuse(context, "submit", args, {{"request_id", true}}, 1,
+                     &parsed)) {
+    return kExitUsage;
+  }
+  const spec::CheckedJobSpec checked =
+      spec::CheckJobSpecFile(parsed.positional[0]);
+  if (!checked.errors.empty()) {
+    for (const spec::FieldError& e : checked.errors) {
+      *context.err << e.ToString() << "\n";
+    }
+    return kExitUsage;
+  }
+  auto client = Connect(context);
+  if (!client) return kExitFailure;
+  nas::v1::CreateJobRequest req;
+  *req.mutable_spec() = checked.spec;
+  req.set_request_id(parsed.Get("request_id", ""));
+  nas::v1::Job job;
+  grpc::Status s = client->stub().CreateJob(client->NewContext().get(), req, &job);
+  if (!s.ok()) return ReportRpcError(context, client->address(), "submit", s);
+  *context.out << job.id() << "\n";
+  return kExitOk;
+}
+
+int RunJobs(const CliContext& context, const Args& args) {
+  ParsedArgs parsed;
+  if (!ParseOrMisuse(context, "jobs", args, {{"format", true}}, 0, &parsed)) {
+    return kExitUsage;
+  }
+  absl::StatusOr<Format> format = ParseFormat(parsed.Get("format", "table"));
+  if (!format.ok()) {
+    *context.err << "nasctl jobs: " << format.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto client = Connect(context);
+  if (!client) return kExitFailure;
+  std::vector<nas::v1::Job> jobs;
+  nas::v1::ListJobsRequest req;
+  req.set_page_size(500);
+  while (true) {
+    nas::v1::ListJobsResponse resp;
+    grpc::Status s = client->stub().ListJobs(client->NewContext().get(), req, &resp);
+    if (!s.ok()) return ReportRpcError(context, client->address(), "jobs", s);
+    jobs.insert(jobs.end(), resp.jobs().begin(), resp.jobs().end());
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  PrintTable(JobsTable(jobs), *format, *context.out);
+  return kExitOk;
+}
+
+int RunStatus(const CliContext& context, const Args& args) {
+  ParsedArgs parsed;
+  if (!ParseOrMisuse(context, "status", args, {{"format", true}}, 1, &parsed)) {
+    return kExitUsage;
+  }
+  absl::StatusOr<Format> format = ParseFormat(parsed.Get("format", "table"));
+  if (!format.ok()) {
+    *context.err << "nasctl status: " << format.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto client = Connect(context);
+  if (!client) return kExitFailure;
+  grpc::Status rpc;
+  absl::StatusOr<nas::v1::Job> job = GetJob(*client, parsed.positional[0], &rpc);
+  if (!job.ok()) return ReportRpcError(context, client->address(), "status", rpc);
+  PrintTable(JobDetails(*job), *format, *context.out);
+  return kExitOk;
+}
+
+int RunWatch(const CliContext& context, const Args& args) {
+  ParsedArgs parsed;
+  if (!ParseOrMisuse(context, "watch", args, {{"interval_ms", true}}, 1,
+                     &parsed)) {
+    return kExitUsage;
+  }
+  absl::StatusOr<long long> interval = parsed.GetInt("interval_ms", 500);
+  if (!interval.ok() || *interval <= 0) {
+    *context.err << "nasctl watch: --interval_ms must be a positive integer\n";
+    return kExitUsage;
+  }
+  auto client = Connect(context);
+  if (!client) return kExitFailure;
+  const absl::Time start = absl::Now();
+  double completed_at_start = -1;
+  std::string last;
+  int unreachable = 0;
+  while (true) {
+    grpc::Status rpc;
+    absl::StatusOr<nas::v1::Job> job =
+        GetJob(*client, parsed.positional[0], &rpc);
+    if (!job.ok()) {
+      // A controller restart is not the end of a job: keep trying a while.
+      if (rpc.error_code() == grpc::StatusCode::UNAVAILABLE && ++unreachable < 120) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(*interval));
+        continue;
+      }
+      *context.out << "\n";
+      return ReportRpcError(context, client->address(), "watch", rpc);
+    }
+    unreachable = 0;
+    if (completed_at_start < 0) {
+      completed_at_start =
+          static_cast<double>(job->counts().succeeded() + job->counts().stopped_early());
+    }
+    const std::string line =
+        ProgressLine(*job, 30, absl::Now() - start, completed_at_start);
+    if (line != last) {
+      *context.out << "\r" << line << "\033[K" << std::flush;
+      last = line;
+    }
+    if (IsTerminal(job->state())) {
+      *context.out << "\n";
+      if (!job->message().empty()) *context.out << job->message() << "\n";
+      return job->state() == nas::v1::JOB_SUCCEEDED ? kExitOk : kExitFailure;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(*interval));
+  }
+}
+
+int RunTrials(const CliContext& context, const Args& args) {
+  ParsedArgs parsed;
+  if (!ParseOrMisuse(context, "trials", args,
+                     {{"top", true},
+                      {"pareto", false},
+                      {"state", true},
+                      {"format", true},
+                      {"limit", true}},
+                     1, &parsed)) {
+    return kExitUsage;
+  }
+  absl::StatusOr<Format> format = ParseFormat(parsed.Get("format", "table"));
+  absl::StatusOr<long long> top = parsed.GetInt("top", 0);
+  absl::StatusOr<long long> limit = parsed.GetInt("limit", 0);
+  for (const absl::Status& s :
+       {format.status(), top.status(), limit.status()}) {
+    if (!s.ok()) {
+      *context.err << "nasctl trials: " << s.message() << "\n";
+      return kExitUsage;
+    }
+  }
+  if (*top < 0 || *limit < 0) {
+    *context.err << "nasctl trials: --top and --limit must be >= 0\n";
+    return kExitUsage;
+  }
+  const std::string job_id = parsed.positional[0];
+  auto client = Connect(context);
+  if (!client) return kExitFailure;
+  grpc::Status rpc;
+  absl::StatusOr<nas::v1::Job> job = GetJob(*client, job_id, &rpc);
+  if (!job.ok()) return ReportRpcError(context, client->address(), "trials", rpc);
+
+  std::vector<nas::v1::Trial> trials;
+  if (parsed.Has("pareto")) {
+    nas::v1::GetParetoFrontRequest req;
+    req.set_job_id(job_id);
+    nas::v1::ListTrialsResponse resp;
+    grpc::Status s =
+        client->stub().GetParetoFront(client->NewContext().get(), req, &resp);
+    if (!s.ok()) return ReportRpcError(context, client->address(), "trials", s);
+    trials.assign(resp.trials().begin(), resp.trials().end());
+  } else {
+    nas::v1::ListTrialsRequest req;
+    req.set_job_id(job_id);
+    if (parsed.Has("state")) {
+      absl::StatusOr<nas::v1::TrialState> state =
+          ParseTrialState(parsed.Get("state", ""));
+      if (!state.ok()) {
+        *context.err << "nasctl trials: " << state.status().message() << "\n";
+        return kExitUsage;
+      }
+      req.add_states(*state);
+    }
+    long long want = *top > 0 ? *top : *limit;
+    if (*top > 0) {
+      req.set_order(nas::v1::ORDER_BY_OBJECTIVE);
+      if (!parsed.Has("state")) req.add_states(nas::v1::SUCCEEDED);
+    }
+    while (true) {
+      const long long page =
+          want > 0 ? std::min<long long>(1000, want - trials.size()) : 1000;
+      req.set_page_size(static_cast<int32_t>(page));
+      nas::v1::ListTrialsResponse resp;
+      grpc::Status s =
+          client->stub().ListTrials(client->NewContext().get(), req, &resp);
+      if (!s.ok()) return ReportRpcError(context, client->address(), "trials", s);
+      trials.insert(trials.end(), resp.trials().begin(), resp.trials().end());
+      if (resp.next_page_token().empty() ||
+          (want > 0 && static_cast<long long>(trials.size()) >= want)) {
+        break;
+      }
+      req.set_page_token(resp.next_page_token());
+    }
+  }
+  PrintTable(TrialsTable(trials, job->spec()), *format, *context.out);
+  return kExitOk;
+}
+
+int RunPause(const CliContext& context, const Args& args) {
+  return RunJobRpc(context, args, "pause",
+                   &nas::v1::SearchService::Stub::PauseJob);
+}
+
+int RunResume(const CliContext& context, const Args& args) {
+  return RunJobRpc(context, args, "resume",
+                   &nas::v1::SearchService::Stub::ResumeJob);
+}
+
+int RunCancel(const CliContext& context, const Args& args) {
+  return RunJobRpc(context, args, "cancel",
+                   &nas::v1::SearchService::Stub::CancelJob);
+}
+
+int RunExtend(const CliContext& context, const Args& args) {
+  ParsedArgs parsed;
+  if (!ParseOrMisuse(context, "extend", args,
+                     {{"trials", true}, {"seconds", true}}, 1, &parsed)) {
+    return kExitUsage;
+  }
+  absl::StatusOr<long long> trials = parsed.GetInt("trials", 0);
+  absl::StatusOr<long long> seconds = parsed.GetInt("seconds", 0);
+  if (!trials.ok() || !seconds.ok() || *trials < 0 || *seconds < 0 ||
+      *trials + *seconds == 0) {
+    *context.err << "nasctl extend: give --trials N and/or --seconds S "
+                    "(non-negative integers, not both 0)\n";
+    return kExitUsage;
+  }
+  auto client = Connect(context);
+  if (!client) return kExitFailure;
+  nas::v1::ExtendBudgetRequest req;
+  req.set_job_id(parsed.positional[0]);
+  req.set_add_trials(*trials);
+  req.set_add_wall_seconds(*seconds);
+  nas::v1::Job job;
+  grpc::Status s =
+      client->stub().ExtendBudget(client->NewContext().get(), req, &job);
+  if (!s.ok()) return ReportRpcError(context, client->address(), "extend", s);
+  *context.out << job.id() << " " << JobStateName(job.state()) << " budget "
+               << job.spec().budget().max_trials() << " trials\n";
+  return kExitOk;
+}
+
+}  // namespace nas::cli

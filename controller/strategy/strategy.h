@@ -1,0 +1,77 @@
+// The search-strategy interface and its factory.
+//
+// A Strategy proposes architectures of a job's search space (Suggest) and
+// learns from their results (Observe). It is asynchronous: any number of
+// suggestions may be outstanding, and results may arrive in any order (or
+// never). It never hands out an architecture whose canonical hash it has
+// already suggested or observed. Its whole state, including the random
+// generator, serializes to bytes; a restored strategy continues exactly as
+// the original would have. Suggest and Observe cost O(1) in the history
+// (hash-set dedup, bounded populations).
+//
+// Implementations (chosen by JobSpec.strategy): random search, regularized
+// evolution, REINFORCE, Pareto evolution. With a `target` on a secondary
+// objective the single-objective strategies optimize the MnasNet reward
+// primary * prod_i (value_i / target_i)^weight_i.
+//
+// Thread-safety: none; the caller serializes all calls on one Strategy.
+#ifndef NAS_CONTROLLER_STRATEGY_STRATEGY_H_
+#define NAS_CONTROLLER_STRATEGY_STRATEGY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "controller/strategy/space.h"
+#include "proto/nas/v1/architecture.pb.h"
+#include "proto/nas/v1/job.pb.h"
+
+namespace nas::strategy {
+
+// The outcome of one trial.
+struct Result {
+  // One value per JobSpec objective, in the spec's order (ignored if failed).
+  std::vector<double> values;
+  // The trial failed (no values): the architecture is never suggested again
+  // and the strategy does not learn from it.
+  bool failed = false;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+
+  // A new architecture with `canonical` and `hash` filled in.
+  // kResourceExhausted when no unseen architecture is left (or none was found
+  // after a bounded number of draws in a space too large to enumerate).
+  virtual absl::StatusOr<nas::v1::Architecture> Suggest() = 0;
+
+  // Reports the result of `arch` (normally an earlier suggestion; any member
+  // of the space is accepted and marked as seen). kInvalidArgument when
+  // `arch` is not in the space or `result` has too few values.
+  virtual absl::Status Observe(const nas::v1::Architecture& arch,
+                               const Result& result) = 0;
+
+  // The whole state as bytes.
+  virtual std::string SaveState() const = 0;
+  // Replaces the state with bytes from SaveState() of a strategy created from
+  // the same JobSpec. kInvalidArgument (and no change) on foreign bytes.
+  virtual absl::Status RestoreState(absl::string_view bytes) = 0;
+
+  virtual const Space& space() const = 0;
+};
+
+// Builds the strategy of `spec.strategy()` over `spec.search_space()`, with
+// the proto's defaults for zero fields (no strategy kind: random search; no
+// objectives: one maximized objective; direction unspecified: MAXIMIZE).
+// kInvalidArgument names a bad field; kUnimplemented for the kinds that the
+// scheduler runs itself (darts, once_for_all, compound_scaling).
+absl::StatusOr<std::unique_ptr<Strategy>> CreateStrategy(
+    const nas::v1::JobSpec& spec);
+
+}  // namespace nas::strategy
+
+#endif  // NAS_CONTROLLER_STRATEGY_STRATEGY_H_

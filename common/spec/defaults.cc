@@ -75,7 +75,7 @@ void ApplyStrategyDefaults(nas::v1::Strategy* strategy) {
       ApplyEvolutionDefaults(10, strategy->mutable_regularized_evolution());
       break;
     case nas::v1::Strategy::kParetoEvolution:
-      ApplyEvolutionDefaults(2, strategy->mutable_pareto_evolution());
+      ApplyEvolutionDefaults(20, strategy->mutable_pareto_evolution());
       break;
     case nas::v1::Strategy::kReinforce: {
       using M = nas::v1::Reinforce;

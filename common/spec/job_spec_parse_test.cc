@@ -344,7 +344,7 @@ TEST(ApplyDefaultsTest, FillsStrategyAndTableDefaults) {
   spec.mutable_early_stopping()->mutable_median();
   ApplyDefaults(&spec);
   EXPECT_EQ(spec.strategy().pareto_evolution().population(), 50);
-  EXPECT_EQ(spec.strategy().pareto_evolution().sample_size(), 2);
+  EXPECT_EQ(spec.strategy().pareto_evolution().sample_size(), 20);
   EXPECT_EQ(spec.evaluation().table().arch_column(), "arch");
   EXPECT_EQ(spec.early_stopping().median().min_trials(), 5);
   EXPECT_EQ(spec.early_stopping().median().start_step(), 1);
@@ -438,7 +438,7 @@ TEST(SummarizeJobSpecTest, DescribesATableJobWithTwoObjectives) {
                        LoadJobSpecFile("examples/nb201_pareto.yaml"));
   EXPECT_EQ(SummarizeJobSpec(spec),
             "ok: job \"nb201-pareto\": pareto_evolution(population=50, "
-            "sample=2) over nb201 cells (5 ops), 2 objectives "
+            "sample=20) over nb201 cells (5 ops), 2 objectives "
             "(cifar10_valid_12ep max, latency_pixel3 min), table "
             "nb201_cifar10.csv, budget 1000 trials");
 }

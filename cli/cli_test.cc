@@ -5,6 +5,8 @@
 
 #include "cli/format.h"
 #include "cli/nasctl.h"
+#include "cli/report.h"
+#include "cli/svg.h"
 #include "cli/verb_args.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -98,6 +100,60 @@ TEST(NasctlTest, UnreachableControllerIsAFailureNamingTheAddress) {
   EXPECT_THAT(err.str(), HasSubstr("controller 127.0.0.1:1 is unreachable"));
   EXPECT_EQ(RunNasctl(context, {"trials"}), kExitUsage);
   EXPECT_EQ(RunNasctl(context, {"extend", "job", "--trials", "-1"}), kExitUsage);
+}
+
+TEST(ReportTest, ParetoIndicesKeepOnlyNonDominatedPoints) {
+  // (x, accuracy): (1, .5) (2, .7) (2, .6) (3, .65) (4, .9) (5, .9)
+  const std::vector<double> acc = {0.5, 0.7, 0.6, 0.65, 0.9, 0.9};
+  const std::vector<double> x = {1, 2, 2, 3, 4, 5};
+  EXPECT_THAT(ParetoIndices(acc, x, /*maximize=*/true), ElementsAre(0, 1, 4));
+  // Minimizing error instead: the same front read the other way.
+  const std::vector<double> err = {0.5, 0.3, 0.4, 0.35, 0.1, 0.1};
+  EXPECT_THAT(ParetoIndices(err, x, /*maximize=*/false), ElementsAre(0, 1, 4));
+}
+
+TEST(ReportTest, ReportHasEveryPlotAndEscapesNames) {
+  nas::v1::Job job;
+  job.mutable_spec()->set_name("a<b");
+  job.mutable_spec()->mutable_search_space()->mutable_nb201();
+  std::vector<nas::v1::Trial> trials(3);
+  for (int i = 0; i < 3; ++i) {
+    trials[i].set_id(i + 1);
+    trials[i].set_state(nas::v1::SUCCEEDED);
+    (*trials[i].mutable_metrics())["accuracy"] = 0.5 + 0.1 * i;
+    trials[i].set_params(1000 * (i + 1));
+    auto* node = trials[i].mutable_architecture()->mutable_cell()
+                     ->mutable_normal()->add_nodes();
+    node->add_edges()->set_op("nor_conv_3x3");
+  }
+  const std::string html = RenderReport(job, trials);
+  EXPECT_THAT(html, HasSubstr("a&lt;b"));
+  EXPECT_THAT(html, ::testing::Not(HasSubstr("a<b")));
+  size_t plots = 0;
+  for (size_t p = html.find("class=\"plot\""); p != std::string::npos;
+       p = html.find("class=\"plot\"", p + 1)) {
+    ++plots;
+  }
+  EXPECT_EQ(plots, 5u);
+  EXPECT_THAT(html, HasSubstr("class=\"cell\""));
+  EXPECT_THAT(html, ::testing::Not(HasSubstr("<script")));
+}
+
+TEST(SvgTest, CellToDotHasEveryEdgeWithItsOp) {
+  nas::v1::SearchSpace space;
+  space.mutable_darts();
+  nas::v1::Cell cell;
+  auto* node = cell.add_nodes();
+  auto* e = node->add_edges();
+  e->set_input(0);
+  e->set_op("sep_conv_3x3");
+  e = node->add_edges();
+  e->set_input(1);
+  e->set_op("skip_connect");
+  const std::string dot = CellToDot(cell, space, "normal");
+  EXPECT_THAT(dot, HasSubstr("n0 -> n2 [label=\"sep_conv_3x3\""));
+  EXPECT_THAT(dot, HasSubstr("n1 -> n2 [label=\"skip_connect\""));
+  EXPECT_THAT(dot, HasSubstr("n2 -> out"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "cli/client.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -57,6 +58,33 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext(
     ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   }
   return ctx;
+}
+
+bool ListAllTrials(Client& client, nas::v1::ListTrialsRequest request,
+                   long long want, std::vector<nas::v1::Trial>* trials,
+                   grpc::Status* rpc) {
+  while (true) {
+    const long long page =
+        want > 0 ? std::min<long long>(1000, want - trials->size()) : 1000;
+    request.set_page_size(static_cast<int32_t>(page));
+    nas::v1::ListTrialsResponse resp;
+    *rpc = client.stub().ListTrials(client.NewContext().get(), request, &resp);
+    if (!rpc->ok()) return false;
+    trials->insert(trials->end(), resp.trials().begin(), resp.trials().end());
+    if (resp.next_page_token().empty() || resp.trials().empty() ||
+        (want > 0 && static_cast<long long>(trials->size()) >= want)) {
+      return true;
+    }
+    request.set_page_token(resp.next_page_token());
+  }
+}
+
+bool FetchJob(Client& client, const std::string& job_id, nas::v1::Job* job,
+              grpc::Status* rpc) {
+  nas::v1::GetJobRequest req;
+  req.set_job_id(job_id);
+  *rpc = client.stub().GetJob(client.NewContext().get(), req, job);
+  return rpc->ok();
 }
 
 int ReportRpcError(const CliContext& context, const std::string& address,

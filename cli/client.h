@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,6 +45,16 @@ class Client {
   std::string token_;
   std::unique_ptr<nas::v1::SearchService::Stub> stub_;
 };
+
+// Pages through ListTrials with `request` until `want` trials (0: all) or
+// the end. On an RPC error returns false and sets *rpc.
+bool ListAllTrials(Client& client, nas::v1::ListTrialsRequest request,
+                   long long want, std::vector<nas::v1::Trial>* trials,
+                   grpc::Status* rpc);
+
+// The job, or false with *rpc set.
+bool FetchJob(Client& client, const std::string& job_id, nas::v1::Job* job,
+              grpc::Status* rpc);
 
 // Prints "nasctl: <what>: <status> (controller ADDRESS)" to err and returns
 // kExitUsage for INVALID_ARGUMENT/NOT_FOUND, else kExitFailure.

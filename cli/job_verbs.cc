@@ -48,16 +48,6 @@ bool IsTerminal(nas::v1::JobState state) {
          state == nas::v1::JOB_FAILED;
 }
 
-absl::StatusOr<nas::v1::Job> GetJob(Client& client, const std::string& id,
-                                    grpc::Status* rpc) {
-  nas::v1::GetJobRequest req;
-  req.set_job_id(id);
-  nas::v1::Job job;
-  *rpc = client.stub().GetJob(client.NewContext().get(), req, &job);
-  if (!rpc->ok()) return absl::UnknownError(rpc->error_message());
-  return job;
-}
-
 // pause / resume / cancel share everything but the RPC.
 using JobRpc = grpc::Status (nas::v1::SearchService::Stub::*)(
     grpc::ClientContext*, const nas::v1::JobRequest&, nas::v1::Job*);
@@ -145,9 +135,11 @@ int RunStatus(const CliContext& context, const Args& args) {
   auto client = Connect(context);
   if (!client) return kExitFailure;
   grpc::Status rpc;
-  absl::StatusOr<nas::v1::Job> job = GetJob(*client, parsed.positional[0], &rpc);
-  if (!job.ok()) return ReportRpcError(context, client->address(), "status", rpc);
-  PrintTable(JobDetails(*job), *format, *context.out);
+  nas::v1::Job job;
+  if (!FetchJob(*client, parsed.positional[0], &job, &rpc)) {
+    return ReportRpcError(context, client->address(), "status", rpc);
+  }
+  PrintTable(JobDetails(job), *format, *context.out);
   return kExitOk;
 }
 
@@ -170,9 +162,8 @@ int RunWatch(const CliContext& context, const Args& args) {
   int unreachable = 0;
   while (true) {
     grpc::Status rpc;
-    absl::StatusOr<nas::v1::Job> job =
-        GetJob(*client, parsed.positional[0], &rpc);
-    if (!job.ok()) {
+    nas::v1::Job job;
+    if (!FetchJob(*client, parsed.positional[0], &job, &rpc)) {
       // A controller restart is not the end of a job: keep trying a while.
       if (rpc.error_code() == grpc::StatusCode::UNAVAILABLE && ++unreachable < 120) {
         std::this_thread::sleep_for(std::chrono::milliseconds(*interval));
@@ -184,18 +175,18 @@ int RunWatch(const CliContext& context, const Args& args) {
     unreachable = 0;
     if (completed_at_start < 0) {
       completed_at_start =
-          static_cast<double>(job->counts().succeeded() + job->counts().stopped_early());
+          static_cast<double>(job.counts().succeeded() + job.counts().stopped_early());
     }
     const std::string line =
-        ProgressLine(*job, 30, absl::Now() - start, completed_at_start);
+        ProgressLine(job, 30, absl::Now() - start, completed_at_start);
     if (line != last) {
       *context.out << "\r" << line << "\033[K" << std::flush;
       last = line;
     }
-    if (IsTerminal(job->state())) {
+    if (IsTerminal(job.state())) {
       *context.out << "\n";
-      if (!job->message().empty()) *context.out << job->message() << "\n";
-      return job->state() == nas::v1::JOB_SUCCEEDED ? kExitOk : kExitFailure;
+      if (!job.message().empty()) *context.out << job.message() << "\n";
+      return job.state() == nas::v1::JOB_SUCCEEDED ? kExitOk : kExitFailure;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(*interval));
   }
@@ -230,8 +221,10 @@ int RunTrials(const CliContext& context, const Args& args) {
   auto client = Connect(context);
   if (!client) return kExitFailure;
   grpc::Status rpc;
-  absl::StatusOr<nas::v1::Job> job = GetJob(*client, job_id, &rpc);
-  if (!job.ok()) return ReportRpcError(context, client->address(), "trials", rpc);
+  nas::v1::Job job;
+  if (!FetchJob(*client, job_id, &job, &rpc)) {
+    return ReportRpcError(context, client->address(), "trials", rpc);
+  }
 
   std::vector<nas::v1::Trial> trials;
   if (parsed.Has("pareto")) {
@@ -259,23 +252,11 @@ int RunTrials(const CliContext& context, const Args& args) {
       req.set_order(nas::v1::ORDER_BY_OBJECTIVE);
       if (!parsed.Has("state")) req.add_states(nas::v1::SUCCEEDED);
     }
-    while (true) {
-      const long long page =
-          want > 0 ? std::min<long long>(1000, want - trials.size()) : 1000;
-      req.set_page_size(static_cast<int32_t>(page));
-      nas::v1::ListTrialsResponse resp;
-      grpc::Status s =
-          client->stub().ListTrials(client->NewContext().get(), req, &resp);
-      if (!s.ok()) return ReportRpcError(context, client->address(), "trials", s);
-      trials.insert(trials.end(), resp.trials().begin(), resp.trials().end());
-      if (resp.next_page_token().empty() ||
-          (want > 0 && static_cast<long long>(trials.size()) >= want)) {
-        break;
-      }
-      req.set_page_token(resp.next_page_token());
+    if (!ListAllTrials(*client, req, want, &trials, &rpc)) {
+      return ReportRpcError(context, client->address(), "trials", rpc);
     }
   }
-  PrintTable(TrialsTable(trials, job->spec()), *format, *context.out);
+  PrintTable(TrialsTable(trials, job.spec()), *format, *context.out);
   return kExitOk;
 }
 

@@ -47,6 +47,12 @@ const std::vector<Verb>& Verbs() {
        &RunCancel},
       {"extend", "JOB --trials N [--seconds S]", "add to a job's budget",
        &RunExtend},
+      {"report", "JOB --out FILE.html",
+       "one self-contained HTML report with plots and the best cells",
+       &RunReport},
+      {"export", "JOB [--trial T] --out DIR",
+       "a trial's genotype JSON, cell DOT/SVG, metrics (default: the best)",
+       &RunExport},
       {"help", "[VERB]", "show this help, or one verb's", &RunHelp},
   };
   return *verbs;

@@ -27,6 +27,11 @@ int RunResume(const CliContext& context, const Args& args);
 int RunCancel(const CliContext& context, const Args& args);
 int RunExtend(const CliContext& context, const Args& args);
 
+// Result files (report_verbs.cc): a self-contained HTML report, and one
+// trial's genotype (JSON), cells (DOT, SVG), metrics and job spec.
+int RunReport(const CliContext& context, const Args& args);
+int RunExport(const CliContext& context, const Args& args);
+
 // `nasctl help [VERB]`: the usage, or one verb's, to out.
 int RunHelp(const CliContext& context, const Args& args);
 

@@ -15,6 +15,8 @@ PACKAGES=(
   # run and test
   postgresql postgresql-contrib prometheus dataset-fashion-mnist
   python3 procps iproute2
+  # report rendering test (headless)
+  chromium fonts-dejavu-core
 )
 
 missing=()

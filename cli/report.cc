@@ -1,0 +1,204 @@
+#include "cli/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/format.h"
+#include "cli/svg.h"
+
+namespace nas::cli {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double Metric(const nas::v1::Trial& t, const std::string& name) {
+  auto it = t.metrics().find(name);
+  return it == t.metrics().end() ? kNaN : it->second;
+}
+
+bool Done(const nas::v1::Trial& t) {
+  return t.state() == nas::v1::SUCCEEDED || t.state() == nas::v1::STOPPED_EARLY;
+}
+
+std::string Section(const std::string& title, const std::string& body) {
+  return absl::StrCat("<section><h2>", XmlEscape(title), "</h2>\n", body,
+                      "</section>\n");
+}
+
+}  // namespace
+
+double TrialLatencyMs(const nas::v1::Trial& trial) {
+  for (const auto& l : trial.latencies()) {
+    if (l.batch_size() == 1) return l.median_ms();
+  }
+  for (const auto& [name, value] : trial.metrics()) {
+    if (name.rfind("latency", 0) == 0) return value;
+  }
+  return kNaN;
+}
+
+std::vector<size_t> ParetoIndices(const std::vector<double>& primary,
+                                  const std::vector<double>& x, bool maximize) {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < primary.size() && i < x.size(); ++i) {
+    if (std::isfinite(primary[i]) && std::isfinite(x[i])) idx.push_back(i);
+  }
+  // Sort by x ascending, better primary first on ties; keep strict improvers.
+  auto better = [&](double a, double b) { return maximize ? a > b : a < b; };
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+    if (x[a] != x[b]) return x[a] < x[b];
+    return better(primary[a], primary[b]);
+  });
+  std::vector<size_t> front;
+  for (size_t i : idx) {
+    if (front.empty() || better(primary[i], primary[front.back()])) {
+      front.push_back(i);
+    }
+  }
+  return front;
+}
+
+std::string RenderReport(const nas::v1::Job& job,
+                         const std::vector<nas::v1::Trial>& all) {
+  const nas::v1::JobSpec& spec = job.spec();
+  const std::string metric =
+      spec.objectives_size() > 0 ? spec.objectives(0).metric() : "accuracy";
+  const bool maximize = spec.objectives_size() == 0 ||
+                        spec.objectives(0).direction() != nas::v1::MINIMIZE;
+
+  std::vector<nas::v1::Trial> done;
+  for (const auto& t : all) {
+    if (Done(t) && std::isfinite(Metric(t, metric))) done.push_back(t);
+  }
+  std::sort(done.begin(), done.end(), [](const auto& a, const auto& b) {
+    return a.end_time_ms() != b.end_time_ms() ? a.end_time_ms() < b.end_time_ms()
+                                              : a.id() < b.id();
+  });
+  std::vector<double> value, params, macs, latency, order;
+  for (size_t i = 0; i < done.size(); ++i) {
+    value.push_back(Metric(done[i], metric));
+    params.push_back(done[i].params() > 0 ? done[i].params() : kNaN);
+    macs.push_back(done[i].macs() > 0 ? done[i].macs() : kNaN);
+    latency.push_back(TrialLatencyMs(done[i]));
+    order.push_back(i + 1);
+  }
+
+  std::string html = absl::StrCat(
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>NAS report: ",
+      XmlEscape(spec.name()), "</title>\n<style>body{font-family:sans-serif;"
+      "margin:24px;color:#222}section{margin-bottom:28px}table{border-collapse:"
+      "collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:12px}"
+      "th{background:#f3f3f3}td.num{text-align:right}.plots{display:flex;"
+      "flex-wrap:wrap;gap:12px}code{font-size:11px}</style></head><body>\n",
+      "<h1>Job ", XmlEscape(job.id()), ": ", XmlEscape(spec.name()), "</h1>\n");
+
+  // Summary.
+  {
+    std::string body = "<table>";
+    for (const auto& row : JobDetails(job).rows) {
+      absl::StrAppend(&body, "<tr><th>", XmlEscape(row[0]), "</th><td>",
+                      XmlEscape(row[1]), "</td></tr>");
+    }
+    absl::StrAppend(&html, Section("Summary", body + "</table>\n"));
+  }
+
+  // Plots.
+  std::string plots = "<div class=\"plots\">\n";
+  {
+    Plot p{absl::StrCat("Best ", metric, " vs trials"), "completed trials",
+           metric};
+    Series each{"each trial", "#9ecae1", order, value};
+    Series best{"best so far", "#08519c", {}, {}, true, false};
+    double b = kNaN;
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (!std::isfinite(b) || (maximize ? value[i] > b : value[i] < b)) b = value[i];
+      best.x.push_back(order[i]);
+      best.y.push_back(b);
+    }
+    p.series = {each, best};
+    absl::StrAppend(&plots, RenderPlot(p));
+  }
+  auto front_plot = [&](const std::string& title, const std::string& x_label,
+                        const std::vector<double>& x, bool log_x) {
+    Plot p{title, x_label, metric, log_x};
+    Series pts{"trials", "#9ecae1", x, value};
+    Series front{"Pareto front", "#d62728", {}, {}, true, true, 4};
+    for (size_t i : ParetoIndices(value, x, maximize)) {
+      front.x.push_back(x[i]);
+      front.y.push_back(value[i]);
+    }
+    p.series = {pts, front};
+    return RenderPlot(p);
+  };
+  absl::StrAppend(&plots,
+                  front_plot(absl::StrCat(metric, " vs parameters"),
+                             "parameters", params, true),
+                  front_plot(absl::StrCat(metric, " vs MACs"), "MACs", macs, true),
+                  front_plot(absl::StrCat(metric, " vs latency"),
+                             "latency (ms, batch 1)", latency, false));
+  {
+    Plot p{"Trial durations", "completed trials", "seconds"};
+    Series s{"", "#ff7f0e", {}, {}};
+    for (size_t i = 0; i < done.size(); ++i) {
+      if (done[i].start_time_ms() > 0 && done[i].end_time_ms() > 0) {
+        s.x.push_back(order[i]);
+        s.y.push_back((done[i].end_time_ms() - done[i].start_time_ms()) / 1000.0);
+      }
+    }
+    p.series = {s};
+    absl::StrAppend(&plots, RenderPlot(p));
+  }
+  absl::StrAppend(&html, Section("Plots", plots + "</div>\n"));
+
+  // Top trials.
+  std::vector<size_t> rank(done.size());
+  std::iota(rank.begin(), rank.end(), 0);
+  std::sort(rank.begin(), rank.end(), [&](size_t a, size_t b) {
+    return maximize ? value[a] > value[b] : value[a] < value[b];
+  });
+  if (rank.size() > 10) rank.resize(10);
+  {
+    std::vector<nas::v1::Trial> top;
+    for (size_t i : rank) top.push_back(done[i]);
+    const Table t = TrialsTable(top, spec);
+    std::string body = "<table><tr>";
+    for (const auto& h : t.header) absl::StrAppend(&body, "<th>", XmlEscape(h), "</th>");
+    body += "</tr>\n";
+    for (const auto& row : t.rows) {
+      body += "<tr>";
+      for (const auto& c : row) {
+        absl::StrAppend(&body, "<td>", c.size() > 60 ? "<code>" : "",
+                        XmlEscape(c), c.size() > 60 ? "</code>" : "", "</td>");
+      }
+      body += "</tr>\n";
+    }
+    absl::StrAppend(&html, Section("Top trials", body + "</table>\n"));
+  }
+
+  // Cells of the best architecture.
+  if (!rank.empty() && done[rank[0]].architecture().has_cell()) {
+    const nas::v1::Trial& best = done[rank[0]];
+    const auto& cell = best.architecture().cell();
+    std::string body = absl::StrCat("<p>Trial ", best.id(), ": ", metric, " = ",
+                                    FormatNumber(value[rank[0]]), "</p>\n");
+    absl::StrAppend(&body, RenderCell(cell.normal(), spec.search_space(),
+                                      spec.search_space().has_darts()
+                                          ? "normal cell"
+                                          : "cell"));
+    if (spec.search_space().has_darts()) {
+      absl::StrAppend(&body, RenderCell(cell.reduce(), spec.search_space(),
+                                        "reduction cell"));
+    }
+    absl::StrAppend(&html, Section("Best architecture", body));
+  }
+  absl::StrAppend(&html, "<footer><small>", done.size(), " completed of ",
+                  all.size(), " trials. Generated by nasctl.</small></footer>\n",
+                  "</body></html>\n");
+  return html;
+}
+
+}  // namespace nas::cli

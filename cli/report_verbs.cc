@@ -1,0 +1,151 @@
+// `nasctl report` and `nasctl export`: results as files a user keeps.
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/client.h"
+#include "cli/report.h"
+#include "cli/svg.h"
+#include "cli/verb_args.h"
+#include "cli/verbs.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace nas::cli {
+namespace {
+
+bool WriteFile(const CliContext& context, const std::filesystem::path& path,
+               const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    *context.err << "nasctl: cannot write " << path.string() << "\n";
+    return false;
+  }
+  return true;
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &json, options);
+  return json;
+}
+
+}  // namespace
+
+int RunReport(const CliContext& context, const Args& args) {
+  absl::StatusOr<ParsedArgs> parsed = ParseVerbArgs(args, {{"out", true}});
+  if (!parsed.ok() || parsed->positional.size() != 1 || !parsed->Has("out")) {
+    if (!parsed.ok()) *context.err << "nasctl report: " << parsed.status().message() << "\n";
+    return VerbMisuse(context, "report");
+  }
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(context);
+  if (!client.ok()) {
+    *context.err << "nasctl: " << client.status().message() << "\n";
+    return kExitFailure;
+  }
+  const std::string job_id = parsed->positional[0];
+  grpc::Status rpc;
+  nas::v1::Job job;
+  if (!FetchJob(**client, job_id, &job, &rpc)) {
+    return ReportRpcError(context, (*client)->address(), "report", rpc);
+  }
+  nas::v1::ListTrialsRequest req;
+  req.set_job_id(job_id);
+  std::vector<nas::v1::Trial> trials;
+  if (!ListAllTrials(**client, req, 0, &trials, &rpc)) {
+    return ReportRpcError(context, (*client)->address(), "report", rpc);
+  }
+  const std::string out = parsed->Get("out", "");
+  if (!WriteFile(context, out, RenderReport(job, trials))) return kExitFailure;
+  *context.out << out << "\n";
+  return kExitOk;
+}
+
+int RunExport(const CliContext& context, const Args& args) {
+  absl::StatusOr<ParsedArgs> parsed =
+      ParseVerbArgs(args, {{"out", true}, {"trial", true}});
+  if (!parsed.ok() || parsed->positional.size() != 1 || !parsed->Has("out")) {
+    if (!parsed.ok()) *context.err << "nasctl export: " << parsed.status().message() << "\n";
+    return VerbMisuse(context, "export");
+  }
+  absl::StatusOr<long long> trial_id = parsed->GetInt("trial", 0);
+  if (!trial_id.ok() || *trial_id < 0) {
+    *context.err << "nasctl export: --trial must be a trial id\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(context);
+  if (!client.ok()) {
+    *context.err << "nasctl: " << client.status().message() << "\n";
+    return kExitFailure;
+  }
+  const std::string job_id = parsed->positional[0];
+  grpc::Status rpc;
+  nas::v1::Job job;
+  if (!FetchJob(**client, job_id, &job, &rpc)) {
+    return ReportRpcError(context, (*client)->address(), "export", rpc);
+  }
+  // The asked-for trial, else the best completed one.
+  nas::v1::ListTrialsRequest req;
+  req.set_job_id(job_id);
+  req.set_with_measurements(true);
+  std::vector<nas::v1::Trial> trials;
+  long long want = 1;
+  if (*trial_id > 0) {
+    want = 0;
+  } else {
+    req.set_order(nas::v1::ORDER_BY_OBJECTIVE);
+    req.add_states(nas::v1::SUCCEEDED);
+  }
+  if (!ListAllTrials(**client, req, want, &trials, &rpc)) {
+    return ReportRpcError(context, (*client)->address(), "export", rpc);
+  }
+  const nas::v1::Trial* trial = nullptr;
+  for (const auto& t : trials) {
+    if (*trial_id == 0 || t.id() == *trial_id) {
+      trial = &t;
+      break;
+    }
+  }
+  if (trial == nullptr) {
+    *context.err << "nasctl export: "
+                 << (*trial_id > 0 ? absl::StrCat("trial ", *trial_id, " is not in job ", job_id)
+                                   : absl::StrCat("job ", job_id, " has no succeeded trial yet"))
+                 << "\n";
+    return kExitUsage;
+  }
+  const std::filesystem::path dir =
+      std::filesystem::path(parsed->Get("out", "")) / absl::StrCat("trial-", trial->id());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    *context.err << "nasctl export: cannot create " << dir.string() << ": "
+                 << ec.message() << "\n";
+    return kExitFailure;
+  }
+  const nas::v1::SearchSpace& space = job.spec().search_space();
+  bool ok = WriteFile(context, dir / "genotype.json", ToJson(trial->architecture())) &&
+            WriteFile(context, dir / "trial.json", ToJson(*trial)) &&
+            WriteFile(context, dir / "job_spec.json", ToJson(job.spec()));
+  if (ok && trial->architecture().has_cell()) {
+    const auto& cell = trial->architecture().cell();
+    ok = WriteFile(context, dir / "normal.dot", CellToDot(cell.normal(), space, "normal")) &&
+         WriteFile(context, dir / "normal.svg",
+                   RenderCell(cell.normal(), space,
+                              absl::StrCat("trial ", trial->id(), ": normal cell")));
+    if (ok && space.has_darts()) {
+      ok = WriteFile(context, dir / "reduce.dot", CellToDot(cell.reduce(), space, "reduce")) &&
+           WriteFile(context, dir / "reduce.svg",
+                     RenderCell(cell.reduce(), space,
+                                absl::StrCat("trial ", trial->id(), ": reduction cell")));
+    }
+  }
+  if (!ok) return kExitFailure;
+  *context.out << dir.string() << "\n";
+  return kExitOk;
+}
+
+}  // namespace nas::cli

@@ -15,6 +15,7 @@ Targets, all in @system//:
   sqlite3     SQLite 3
   glog        glog + gflags
   yaml_cpp    yaml-cpp 0.7
+  zlib        zlib (the worker reads gzipped IDX files)
   gtest, gtest_main, gmock   GoogleTest 1.12 (gmock includes gtest)
 """
 
@@ -40,6 +41,7 @@ _LIBS = {
     "sqlite3": (["sqlite3"], []),
     "glog": (["libglog"], ["-lgflags"]),
     "yaml_cpp": (["yaml-cpp"], []),
+    "zlib": (["zlib"], []),
     "gtest": (["gtest"], ["-lpthread"]),
     "gtest_main": (["gtest_main", "gtest"], ["-lpthread"]),
     "gmock": (["gmock", "gtest"], ["-lpthread"]),

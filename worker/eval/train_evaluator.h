@@ -1,0 +1,60 @@
+// TrainEvaluator: evaluates `evaluation.train` trials by building the
+// architecture (worker/model), training it with LibTorch on the worker's
+// device (worker/train), and measuring validation/test accuracy, latency at
+// batch 1 and batch N, peak memory, parameters and MACs.
+//
+// Datasets are loaded once per (dataset, directory) and shared by later
+// trials. Create() fixes the intra-op thread count when options.threads > 0.
+// Evaluate is thread-compatible (the loop calls it from one thread); the
+// dataset cache is internally synchronized. Metrics reported:
+//   accuracy (validation top-1 in [0, 1]), train_loss, train_accuracy,
+//   train_seconds, epochs, peak_memory_mb, latency_ms (batch-1 median),
+//   params, macs, and test_accuracy when report_test is set.
+#ifndef NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
+#define NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "torch/types.h"
+#include "worker/data/dataset.h"
+#include "worker/eval/evaluator.h"
+#include "worker/eval/load_once_cache.h"
+#include "worker/eval/measure.h"
+
+namespace nas::worker {
+
+// Parses "cpu", "cuda" or "cuda:N". FAILED_PRECONDITION when CUDA is asked
+// for but torch::cuda::is_available() is false (or N is out of range).
+absl::StatusOr<torch::Device> ParseDevice(const std::string& spec);
+
+class TrainEvaluator : public Evaluator {
+ public:
+  struct Options {
+    torch::Device device = torch::kCPU;
+    int threads = 0;              // > 0: torch::set_num_threads(threads).
+    int latency_batch_size = 32;  // N of the batch-N latency (0: skip it).
+    LatencyOptions latency;
+    std::string fashion_mnist_dir = kFashionMnistDir;  // Default data_dir.
+  };
+
+  static absl::StatusOr<std::unique_ptr<TrainEvaluator>> Create(
+      const Options& options);
+
+  absl::StatusOr<EvalResult> Evaluate(const nas::v1::TrialLease& lease,
+                                      const EvalCallbacks& callbacks) override;
+
+ private:
+  explicit TrainEvaluator(const Options& options) : options_(options) {}
+  // The training or test set of `config`, loaded on first use.
+  absl::StatusOr<std::shared_ptr<const Dataset>> GetDataset(
+      const nas::v1::TrainEvaluation& config, bool train);
+
+  const Options options_;
+  LoadOnceCache<Dataset> datasets_;  // By dataset, directory and split.
+};
+
+}  // namespace nas::worker
+
+#endif  // NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_

@@ -1,0 +1,164 @@
+#include "worker/eval/train_evaluator.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "torch/cuda.h"
+#include "worker/eval/evaluator.h"
+#include "worker/model/test_architectures.h"
+
+namespace nas::worker {
+namespace {
+
+using ::nas::testing::StatusIs;
+using ::testing::Contains;
+using ::testing::Key;
+
+class TrainEvaluatorTest : public ::testing::Test {
+ protected:
+  // One evaluator for the suite, so Fashion-MNIST is read once (its cache).
+  static void SetUpTestSuite() {
+    TrainEvaluator::Options options;
+    options.threads = 1;
+    options.latency_batch_size = 8;
+    options.latency = {1, 5};
+    auto evaluator = TrainEvaluator::Create(options);
+    CHECK(evaluator.ok()) << evaluator.status();
+    evaluator_ = evaluator->release();
+  }
+  static void TearDownTestSuite() { delete evaluator_; }
+
+  static nas::v1::TrialLease Nb201Lease() {
+    nas::v1::TrialLease lease;
+    *lease.mutable_architecture() = testing::Nb201Index1Architecture();
+    *lease.mutable_search_space() = testing::TinyNb201Space();
+    *lease.mutable_evaluation() = testing::ParseText<nas::v1::Evaluation>(
+        "train { dataset: 'fashion_mnist' epochs: 2 batch_size: 32 "
+        "train_subset: 256 validation_size: 256 channels: 4 cells: 1 "
+        "learning_rate: 0.1 }");
+    return lease;
+  }
+
+  static TrainEvaluator* evaluator_;
+};
+TrainEvaluator* TrainEvaluatorTest::evaluator_ = nullptr;
+
+TEST_F(TrainEvaluatorTest, TrainsAndMeasuresFashionMnistTrial) {
+  nas::v1::TrialLease lease = Nb201Lease();
+  lease.mutable_evaluation()->mutable_train()->set_report_test(true);
+  std::vector<int64_t> steps;
+  EvalCallbacks callbacks;
+  callbacks.on_progress = [&](int64_t step,
+                              const std::map<std::string, double>& m) {
+    steps.push_back(step);
+    EXPECT_THAT(m, Contains(Key("accuracy")));
+    return true;
+  };
+  ASSERT_OK_AND_ASSIGN(EvalResult result,
+                       evaluator_->Evaluate(lease, callbacks));
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2}));
+  EXPECT_FALSE(result.stopped_early);
+  EXPECT_GT(result.params, 0);
+  EXPECT_GT(result.macs, result.params);
+  EXPECT_GT(result.metrics.at("accuracy"), 0.1);
+  EXPECT_LE(result.metrics.at("accuracy"), 1.0);
+  EXPECT_GT(result.metrics.at("test_accuracy"), 0.1);
+  EXPECT_EQ(result.metrics.at("epochs"), 2);
+  EXPECT_GE(result.metrics.at("peak_memory_mb"), 0);
+  ASSERT_EQ(result.latencies.size(), 2u);
+  EXPECT_EQ(result.latencies[0].batch_size(), 1);
+  EXPECT_EQ(result.latencies[1].batch_size(), 8);
+  for (const auto& latency : result.latencies) {
+    EXPECT_EQ(latency.threads(), 1);
+    EXPECT_GT(latency.median_ms(), 0);
+    EXPECT_LE(latency.median_ms(), latency.p90_ms());
+    EXPECT_THAT(latency.device(), ::testing::StartsWith("cpu"));
+  }
+  EXPECT_EQ(result.metrics.at("latency_ms"), result.latencies[0].median_ms());
+  std::cout << "accuracy " << result.metrics.at("accuracy") << " test "
+            << result.metrics.at("test_accuracy") << " latency b1 "
+            << result.latencies[0].median_ms() << " ms p90 "
+            << result.latencies[0].p90_ms() << " ms, b8 "
+            << result.latencies[1].median_ms() << " ms, peak memory "
+            << result.metrics.at("peak_memory_mb") << " MB, params "
+            << result.params << ", macs " << result.macs << "\n";
+}
+
+TEST_F(TrainEvaluatorTest, ProgressAnswerStopsElasticTrial) {
+  nas::v1::TrialLease lease = Nb201Lease();
+  *lease.mutable_architecture() = testing::TinyElasticArchitecture();
+  *lease.mutable_search_space() = testing::TinyElasticSpace();
+  lease.mutable_evaluation()->mutable_train()->set_epochs(3);
+  EvalCallbacks callbacks;
+  callbacks.on_progress = [](int64_t, const std::map<std::string, double>&) {
+    return false;
+  };
+  ASSERT_OK_AND_ASSIGN(EvalResult result,
+                       evaluator_->Evaluate(lease, callbacks));
+  EXPECT_TRUE(result.stopped_early);
+  EXPECT_EQ(result.metrics.at("epochs"), 1);
+}
+
+TEST_F(TrainEvaluatorTest, ShouldStopSkipsMeasurement) {
+  EvalCallbacks callbacks;
+  callbacks.should_stop = [] { return true; };
+  ASSERT_OK_AND_ASSIGN(EvalResult result,
+                       evaluator_->Evaluate(Nb201Lease(), callbacks));
+  EXPECT_TRUE(result.stopped_early);
+  EXPECT_TRUE(result.latencies.empty());
+}
+
+TEST_F(TrainEvaluatorTest, TrainsDartsOnSyntheticCifar) {
+  const std::string dir = std::getenv("TEST_TMPDIR");
+  {
+    std::ofstream out(dir + "/data_batch_1.bin", std::ios::binary);
+    for (int i = 0; i < 96; ++i) {
+      out.put(static_cast<char>(i % 10));
+      for (int p = 0; p < 3 * 1024; ++p)
+        out.put(static_cast<char>((i * 7 + p) % 251));
+    }
+  }
+  nas::v1::TrialLease lease;
+  *lease.mutable_architecture() = testing::AllOpsDartsArchitecture();
+  *lease.mutable_search_space() = testing::TinyDartsSpace();
+  *lease.mutable_evaluation() = testing::ParseText<nas::v1::Evaluation>(
+      "train { dataset: 'cifar10' epochs: 1 batch_size: 16 }");
+  EXPECT_THAT(evaluator_->Evaluate(lease, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("data_dir")));
+  lease.mutable_evaluation()->mutable_train()->set_data_dir(dir);
+  ASSERT_OK_AND_ASSIGN(EvalResult result, evaluator_->Evaluate(lease, {}));
+  EXPECT_THAT(result.metrics, Contains(Key("accuracy")));
+  EXPECT_EQ(result.latencies.size(), 2u);
+}
+
+TEST_F(TrainEvaluatorTest, UnknownDatasetIsUnsupported) {
+  nas::v1::TrialLease lease = Nb201Lease();
+  lease.mutable_evaluation()->mutable_train()->set_dataset("imagenet");
+  const absl::Status status = evaluator_->Evaluate(lease, {}).status();
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(FailureReason(status), kReasonUnsupported);
+}
+
+TEST(ParseDeviceTest, AcceptsCpuAndRefusesUnavailableCuda) {
+  ASSERT_OK_AND_ASSIGN(torch::Device cpu, ParseDevice("cpu"));
+  EXPECT_TRUE(cpu.is_cpu());
+  EXPECT_THAT(ParseDevice("gpu"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseDevice("cuda:x"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA present";
+  EXPECT_THAT(ParseDevice("cuda"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::HasSubstr("CUDA is not available")));
+  EXPECT_THAT(ParseDevice("cuda:1"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+}  // namespace
+}  // namespace nas::worker

@@ -1,0 +1,181 @@
+#include "worker/service/worker_loop.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "worker/eval/table_evaluator.h"
+#include "worker/model/test_architectures.h"
+#include "worker/service/fake_worker_service.h"
+
+namespace nas::worker {
+namespace {
+
+using ::testing::DoubleEq;
+using ::testing::Each;
+using ::testing::Eq;
+using ::testing::SizeIs;
+
+nas::v1::TrialLease TableLease(int64_t trial_id, double simulated_seconds = 0) {
+  nas::v1::TrialLease lease;
+  lease.set_trial_id(trial_id);
+  lease.set_job_id("job");
+  lease.set_attempt(2);
+  *lease.mutable_architecture() = testing::Nb201Index1Architecture();
+  *lease.mutable_search_space() = testing::TinyNb201Space();
+  lease.mutable_evaluation()->mutable_table()->set_path(
+      "data/nb201/nb201_cifar10.csv");
+  lease.mutable_evaluation()->mutable_table()->set_simulated_seconds(
+      simulated_seconds);
+  return lease;
+}
+
+class WorkerLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer("127.0.0.1:0"); }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  void StartServer(const std::string& address) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                             &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port_, 0);
+  }
+
+  std::unique_ptr<WorkerLoop> MakeLoop(int64_t max_trials) {
+    WorkerLoopOptions options;
+    options.info.set_name("test-worker");
+    options.info.set_device("cpu");
+    options.auth_token = "secret";
+    options.initial_backoff = absl::Milliseconds(10);
+    options.max_backoff = absl::Milliseconds(50);
+    options.rpc_timeout = absl::Seconds(5);
+    options.max_trials = max_trials;
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                                       grpc::InsecureChannelCredentials());
+    auto loop =
+        WorkerLoop::Create(options, nas::v1::WorkerService::NewStub(channel),
+                           /*train_evaluator=*/nullptr, &table_);
+    CHECK(loop.ok()) << loop.status();
+    return *std::move(loop);
+  }
+
+  testing::FakeWorkerService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  TableEvaluator table_;
+};
+
+TEST_F(WorkerLoopTest, CompletesTableTrialsWithAuth) {
+  for (int id = 1; id <= 3; ++id) service_.AddLease(TableLease(id));
+  auto loop = MakeLoop(3);
+  EXPECT_OK(loop->Run());
+  EXPECT_EQ(loop->trials_done(), 3);
+  absl::MutexLock lock(&service_.mu);
+  ASSERT_THAT(service_.registrations, SizeIs(1));
+  EXPECT_EQ(service_.registrations[0].info().name(), "test-worker");
+  EXPECT_THAT(service_.registrations[0].info().capabilities(),
+              ::testing::ElementsAre("table"));
+  ASSERT_THAT(service_.completed, SizeIs(3));
+  for (const auto& c : service_.completed) {
+    EXPECT_EQ(c.worker_id(), "w-1");
+    EXPECT_EQ(c.attempt(), 2);
+    EXPECT_FALSE(c.stopped_early());
+    EXPECT_THAT(c.metrics().at("cifar10_valid_12ep"), DoubleEq(82.834));
+  }
+  EXPECT_EQ(service_.completed[2].trial_id(), 3);
+  EXPECT_THAT(service_.progress, SizeIs(3));
+  EXPECT_THAT(service_.failed, SizeIs(0));
+  EXPECT_THAT(service_.auth, Each(Eq("Bearer secret")));
+}
+
+TEST_F(WorkerLoopTest, ProgressAnsweredStopEndsTrialEarly) {
+  {
+    absl::MutexLock lock(&service_.mu);
+    service_.stop_on_progress = true;
+  }
+  service_.AddLease(TableLease(7));
+  EXPECT_OK(MakeLoop(1)->Run());
+  absl::MutexLock lock(&service_.mu);
+  ASSERT_THAT(service_.completed, SizeIs(1));
+  EXPECT_TRUE(service_.completed[0].stopped_early());
+}
+
+TEST_F(WorkerLoopTest, HeartbeatsDuringTrialAndObeysStop) {
+  {
+    absl::MutexLock lock(&service_.mu);
+    service_.stop_on_heartbeat = true;
+  }
+  service_.AddLease(TableLease(8, /*simulated_seconds=*/60));
+  EXPECT_OK(MakeLoop(1)->Run());
+  absl::MutexLock lock(&service_.mu);
+  ASSERT_THAT(service_.heartbeats, ::testing::Not(::testing::IsEmpty()));
+  EXPECT_EQ(service_.heartbeats[0].trial_id(), 8);
+  EXPECT_EQ(service_.heartbeats[0].attempt(), 2);
+  ASSERT_THAT(service_.completed, SizeIs(1));
+  EXPECT_TRUE(service_.completed[0].stopped_early());
+}
+
+TEST_F(WorkerLoopTest, ShutdownHandsBackTheTrialAsPreempted) {
+  service_.AddLease(TableLease(9, /*simulated_seconds=*/60));
+  auto loop = MakeLoop(0);
+  std::thread runner([&] { EXPECT_OK(loop->Run()); });
+  service_.leased.WaitForNotification();
+  loop->Shutdown();
+  runner.join();
+  absl::MutexLock lock(&service_.mu);
+  ASSERT_THAT(service_.failed, SizeIs(1));
+  EXPECT_EQ(service_.failed[0].trial_id(), 9);
+  EXPECT_EQ(service_.failed[0].reason(), kReasonPreempted);
+  EXPECT_THAT(service_.completed, SizeIs(0));
+}
+
+TEST_F(WorkerLoopTest, UnsupportedEvaluationAndMissingArchitectureFail) {
+  nas::v1::TrialLease train = TableLease(10);
+  train.mutable_evaluation()->mutable_train()->set_dataset("fashion_mnist");
+  service_.AddLease(train);
+  nas::v1::TrialLease missing = TableLease(11);
+  *missing.mutable_architecture() =
+      testing::Nb201Architecture("edges { input: 0 op: 'bogus' }", "", "");
+  service_.AddLease(missing);
+  EXPECT_OK(MakeLoop(2)->Run());
+  absl::MutexLock lock(&service_.mu);
+  ASSERT_THAT(service_.failed, SizeIs(2));
+  EXPECT_EQ(service_.failed[0].reason(), kReasonUnsupported);
+  EXPECT_EQ(service_.failed[1].trial_id(), 11);
+  EXPECT_EQ(service_.failed[1].reason(), kReasonError);
+  EXPECT_THAT(service_.failed[1].message(), ::testing::HasSubstr("bogus~0"));
+}
+
+TEST_F(WorkerLoopTest, ReconnectsWhenTheControllerComesBack) {
+  const int port = port_;
+  server_->Shutdown();
+  server_.reset();
+  service_.AddLease(TableLease(12));
+  auto loop = MakeLoop(1);
+  std::thread runner([&] { EXPECT_OK(loop->Run()); });
+  absl::SleepFor(absl::Milliseconds(200));  // A few failed registrations.
+  StartServer(absl::StrCat("127.0.0.1:", port));
+  runner.join();
+  absl::MutexLock lock(&service_.mu);
+  EXPECT_THAT(service_.completed, SizeIs(1));
+}
+
+}  // namespace
+}  // namespace nas::worker

@@ -1,0 +1,134 @@
+// nas-worker: leases trials from the controller and evaluates them (LibTorch
+// training or tabular lookup). The only place flags are read and concrete
+// parts are wired together.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "ATen/Parallel.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "glog/logging.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "worker/eval/measure.h"
+#include "worker/eval/table_evaluator.h"
+#include "worker/eval/train_evaluator.h"
+#include "worker/service/worker_loop.h"
+
+ABSL_FLAG(std::string, controller, "127.0.0.1:50051",
+          "Controller address (host:port).");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N.");
+ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per hardware thread).");
+ABSL_FLAG(std::string, name, "",
+          "Stable worker name (default: hostname:device).");
+ABSL_FLAG(
+    std::string, auth_token_file, "",
+    "File holding a bearer token sent as 'authorization: Bearer <token>'.");
+ABSL_FLAG(int, latency_batch_size, 32, "Batch size N of the batch-N latency.");
+
+namespace {
+
+std::string Hostname() {
+  char buffer[256] = {};
+  return gethostname(buffer, sizeof(buffer) - 1) == 0 ? buffer : "worker";
+}
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int signal) {
+  const char byte = static_cast<char>(signal);
+  (void)!write(g_signal_pipe[1], &byte, 1);
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "nas-worker: " << message << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  // SIGTERM/SIGINT: the handler only writes to a pipe (async-signal-safe);
+  // a watcher thread reads it and asks the loop to shut down. Works whichever
+  // thread (ours, gRPC's or LibTorch's) receives the signal.
+  if (pipe(g_signal_pipe) != 0) return Fail("cannot create the signal pipe");
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+
+  absl::StatusOr<torch::Device> device =
+      nas::worker::ParseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) return Fail(std::string(device.status().message()));
+
+  std::string token;
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+      !path.empty()) {
+    std::ifstream in(path);
+    if (!in) return Fail(absl::StrCat("--auth_token_file: cannot read ", path));
+    std::stringstream contents;
+    contents << in.rdbuf();
+    token = std::string(absl::StripAsciiWhitespace(contents.str()));
+  }
+
+  nas::worker::TrainEvaluator::Options train_options;
+  train_options.device = *device;
+  // LibTorch defaults to one intra-op thread here: always set it explicitly.
+  const int threads = absl::GetFlag(FLAGS_threads);
+  train_options.threads =
+      threads > 0
+          ? threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  train_options.latency_batch_size = absl::GetFlag(FLAGS_latency_batch_size);
+  auto train = nas::worker::TrainEvaluator::Create(train_options);
+  if (!train.ok()) return Fail(train.status().ToString());
+  nas::worker::TableEvaluator table;
+
+  nas::worker::WorkerLoopOptions options;
+  const std::string name = absl::GetFlag(FLAGS_name);
+  options.info.set_name(
+      name.empty() ? absl::StrCat(Hostname(), ":", device->str()) : name);
+  options.info.set_device(device->str());
+  options.info.set_threads(at::get_num_threads());
+  options.info.set_device_model(
+      absl::StrCat(nas::worker::DeviceDescription(*device), " (",
+                   at::get_num_threads(), " threads)"));
+  options.auth_token = token;
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_controller),
+                                     grpc::InsecureChannelCredentials());
+  auto loop = nas::worker::WorkerLoop::Create(
+      options, nas::v1::WorkerService::NewStub(channel), train->get(), &table);
+  if (!loop.ok()) return Fail(loop.status().ToString());
+
+  std::thread([l = loop->get()] {
+    char signal = 0;
+    while (read(g_signal_pipe[0], &signal, 1) < 0 && errno == EINTR) {
+    }
+    LOG(INFO) << "signal " << static_cast<int>(signal)
+              << ": finishing or handing back the current trial";
+    l->Shutdown();
+  }).detach();
+
+  LOG(INFO) << "nas-worker " << options.info.name() << " on "
+            << options.info.device_model() << ", controller "
+            << absl::GetFlag(FLAGS_controller);
+  const absl::Status status = (*loop)->Run();
+  if (!status.ok()) return Fail(status.ToString());
+  return 0;
+}

@@ -1,0 +1,350 @@
+#include "storage/postgres/postgres_backend.h"
+
+#include <pqxx/pqxx>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "glog/logging.h"
+#include "storage/sql/store_logic.h"
+
+namespace nas::storage::sql {
+namespace {
+
+constexpr unsigned kByteaOid = 17;
+
+struct Connection {
+  std::unique_ptr<pqxx::connection> conn;
+  absl::flat_hash_set<std::string> prepared;
+};
+
+// What a caught exception means for the transaction.
+struct Failure {
+  absl::Status status;
+  bool retry = false;           // transient: run the transaction again
+  bool drop_connection = false;  // the connection is unusable
+};
+
+// Maps an exception thrown by libpqxx (or anything else) to a Failure.
+// Must be called from inside a catch block.
+Failure CurrentFailure(const std::string& what) {
+  try {
+    throw;
+  } catch (const pqxx::in_doubt_error& e) {
+    return {absl::UnavailableError(absl::StrCat(
+                what, ": the connection was lost during COMMIT; the outcome "
+                      "is unknown: ", e.what())),
+            false, true};
+  } catch (const pqxx::broken_connection& e) {
+    return {absl::UnavailableError(absl::StrCat(what, ": connection lost: ",
+                                                e.what())),
+            true, true};
+  } catch (const pqxx::transaction_rollback& e) {
+    // serialization_failure, deadlock_detected, ...
+    return {absl::AbortedError(absl::StrCat(what, ": ", e.what())), true,
+            false};
+  } catch (const pqxx::unique_violation& e) {
+    return {absl::AlreadyExistsError(absl::StrCat(what, ": ", e.what()))};
+  } catch (const pqxx::integrity_constraint_violation& e) {
+    return {absl::FailedPreconditionError(absl::StrCat(what, ": ", e.what()))};
+  } catch (const pqxx::disk_full& e) {
+    return {absl::ResourceExhaustedError(absl::StrCat(
+        what, ": the database server's disk is full; nothing was written: ",
+        e.what()))};
+  } catch (const pqxx::insufficient_resources& e) {
+    return {absl::ResourceExhaustedError(absl::StrCat(what, ": ", e.what()))};
+  } catch (const pqxx::insufficient_privilege& e) {
+    return {absl::PermissionDeniedError(absl::StrCat(what, ": ", e.what()))};
+  } catch (const pqxx::sql_error& e) {
+    const std::string state = e.sqlstate();
+    if (state == "57P01" || state == "57P02" || state == "57P03") {
+      // admin_shutdown, crash_shutdown, cannot_connect_now
+      return {absl::UnavailableError(absl::StrCat(what, ": ", e.what())), true,
+              true};
+    }
+    return {absl::InternalError(absl::StrCat(what, ": SQLSTATE ", state, ": ",
+                                             e.what()))};
+  } catch (const std::exception& e) {
+    return {absl::InternalError(absl::StrCat(what, ": ", e.what()))};
+  } catch (...) {
+    return {absl::InternalError(absl::StrCat(what, ": unknown exception"))};
+  }
+}
+
+std::string StatementName(const std::string& sql) {
+  return absl::StrCat("nas_", std::hash<std::string>()(sql));
+}
+
+class PostgresTx : public SqlTx {
+ public:
+  PostgresTx(Connection* conn, pqxx::transaction_base* work)
+      : conn_(conn), work_(work) {}
+
+  absl::StatusOr<SqlRows> Query(const std::string& sql,
+                                const std::vector<SqlParam>& params) override {
+    try {
+      const std::string name = StatementName(sql);
+      if (!conn_->prepared.contains(name)) {
+        conn_->conn->prepare(name, sql);
+        conn_->prepared.insert(name);
+      }
+      auto invocation = work_->prepared(name);
+      for (const SqlParam& p : params) {
+        if (std::holds_alternative<int64_t>(p)) {
+          invocation(std::get<int64_t>(p));
+        } else if (std::holds_alternative<double>(p)) {
+          invocation(std::get<double>(p));
+        } else if (std::holds_alternative<std::string>(p)) {
+          invocation(std::get<std::string>(p));
+        } else if (std::holds_alternative<Blob>(p)) {
+          const std::string& b = std::get<Blob>(p).bytes;
+          invocation(pqxx::binarystring(b.data(), b.size()));
+        } else {
+          invocation();
+        }
+      }
+      const pqxx::result result = invocation.exec();
+      SqlRows rows;
+      rows.reserve(result.size());
+      for (const auto& r : result) {
+        SqlRow row(r.size());
+        for (pqxx::row::size_type c = 0; c < r.size(); ++c) {
+          const pqxx::field f = r[c];
+          if (f.is_null()) continue;
+          if (f.type() == kByteaOid) {
+            row[c] = pqxx::binarystring(f).str();
+          } else {
+            row[c] = std::string(f.c_str(), f.size());
+          }
+        }
+        rows.push_back(std::move(row));
+      }
+      return rows;
+    } catch (...) {
+      failure_ = CurrentFailure("query");
+      return failure_->status;
+    }
+  }
+
+  absl::Status ExecScript(const std::string& sql) override {
+    try {
+      work_->exec(sql);
+      return absl::OkStatus();
+    } catch (...) {
+      failure_ = CurrentFailure("script");
+      return failure_->status;
+    }
+  }
+
+  const std::optional<Failure>& failure() const { return failure_; }
+
+ private:
+  Connection* conn_;
+  pqxx::transaction_base* work_;
+  std::optional<Failure> failure_;
+};
+
+class PostgresBackend : public SqlBackend {
+ public:
+  PostgresBackend(std::string url, const StoreOptions& options)
+      : url_(std::move(url)),
+        masked_url_(MaskPassword(url_)),
+        options_(options) {}
+
+  Dialect dialect() const override { return Dialect::kPostgres; }
+
+  // Opens one connection (with the start-up retries) to check the server.
+  absl::Status Start() {
+    absl::Duration backoff = options_.connect_backoff;
+    absl::Status last;
+    const int attempts = std::max(1, options_.connect_attempts);
+    for (int i = 0; i < attempts; ++i) {
+      if (i > 0) {
+        absl::SleepFor(backoff);
+        backoff *= 2;
+      }
+      auto conn = Open();
+      if (conn.ok()) {
+        {
+          absl::MutexLock lock(&mu_);
+          ++open_;
+        }
+        Release(std::move(conn).value());
+        return absl::OkStatus();
+      }
+      last = conn.status();
+      if (last.code() != absl::StatusCode::kUnavailable) return last;
+      LOG(WARNING) << "PostgreSQL " << masked_url_ << " not reachable (attempt "
+                   << i + 1 << " of " << attempts << "): " << last.message();
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "cannot reach PostgreSQL at ", masked_url_, " after ", attempts,
+        " attempts: ", last.message()));
+  }
+
+  absl::Status Transact(
+      const std::function<absl::Status(SqlTx&)>& fn) override {
+    return TransactWith<pqxx::work>(fn);
+  }
+
+  absl::StatusOr<SqlRows> Execute(const std::string& sql,
+                                  const std::vector<SqlParam>& params) override {
+    return ExecuteIn(
+        [this](const std::function<absl::Status(SqlTx&)>& fn) {
+          return TransactWith<pqxx::nontransaction>(fn);
+        },
+        sql, params);
+  }
+
+ private:
+  // Transact() with `Work` as the transaction type: pqxx::work (BEGIN ...
+  // COMMIT) or pqxx::nontransaction (autocommit, for one statement).
+  template <typename Work>
+  absl::Status TransactWith(const std::function<absl::Status(SqlTx&)>& fn) {
+    absl::Duration backoff = options_.retry_backoff;
+    absl::Status last;
+    const int attempts = std::max(1, options_.transaction_attempts);
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+      if (attempt > 0) {
+        absl::SleepFor(backoff * absl::Uniform(bitgen_(), 0.5, 1.5));
+        backoff *= 2;
+      }
+      auto conn_or = Acquire();
+      if (!conn_or.ok()) {
+        last = conn_or.status();
+        continue;
+      }
+      std::unique_ptr<Connection> conn = std::move(conn_or).value();
+      Failure failure;
+      try {
+        Work work(*conn->conn);
+        PostgresTx tx(conn.get(), &work);
+        absl::Status s = fn(tx);
+        if (s.ok()) {
+          work.commit();
+          Release(std::move(conn));
+          return absl::OkStatus();
+        }
+        work.abort();
+        if (!tx.failure().has_value() || !tx.failure()->retry) {
+          Release(std::move(conn));
+          return s;
+        }
+        failure = *tx.failure();
+      } catch (...) {
+        failure = CurrentFailure("transaction");
+      }
+      if (!failure.drop_connection && conn->conn->is_open()) {
+        Release(std::move(conn));
+      } else {
+        Drop();
+      }
+      if (!failure.retry) return failure.status;
+      VLOG(1) << "retrying transaction: " << failure.status;
+      last = failure.status;
+    }
+    return absl::Status(
+        last.code() == absl::StatusCode::kAborted ? absl::StatusCode::kAborted
+                                                  : absl::StatusCode::kUnavailable,
+        absl::StrCat("PostgreSQL ", masked_url_, ": transaction failed after ",
+                     attempts, " attempts: ", last.message()));
+  }
+
+  absl::BitGen& bitgen_() {
+    static thread_local absl::BitGen gen;
+    return gen;
+  }
+
+  absl::StatusOr<std::unique_ptr<Connection>> Open() {
+    try {
+      auto conn = std::make_unique<Connection>();
+      conn->conn = std::make_unique<pqxx::connection>(url_);
+      // Short OLTP statements: a parallel worker or JIT costs more than the
+      // query (a top-10 is an index scan).
+      conn->conn->set_variable("max_parallel_workers_per_gather", "0");
+      conn->conn->set_variable("jit", "off");
+      return conn;
+    } catch (const pqxx::broken_connection& e) {
+      const std::string msg = e.what();
+      const std::string where = absl::StrCat("PostgreSQL ", masked_url_, ": ");
+      if (absl::StrContains(msg, "password authentication failed") ||
+          absl::StrContains(msg, "no password supplied") ||
+          absl::StrContains(msg, "not permitted to log in") ||
+          (absl::StrContains(msg, "role") &&
+           absl::StrContains(msg, "does not exist"))) {
+        return absl::UnauthenticatedError(
+            absl::StrCat(where, "authentication failed: ", msg));
+      }
+      if (absl::StrContains(msg, "database") &&
+          absl::StrContains(msg, "does not exist")) {
+        return absl::NotFoundError(absl::StrCat(where, msg));
+      }
+      if (absl::StrContains(msg, "invalid") ||
+          absl::StrContains(msg, "missing")) {
+        return absl::InvalidArgumentError(absl::StrCat(where, msg));
+      }
+      return absl::UnavailableError(absl::StrCat(where, msg));
+    } catch (...) {
+      return CurrentFailure(absl::StrCat("connect to ", masked_url_)).status;
+    }
+  }
+
+  // Borrows an idle connection, or opens one while under the pool size.
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire() {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !idle_.empty() || open_ < std::max(1, options_.pool_size);
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        return conn;
+      }
+      ++open_;
+    }
+    auto conn = Open();
+    if (!conn.ok()) Drop();
+    return conn;
+  }
+
+  void Release(std::unique_ptr<Connection> conn) {
+    absl::MutexLock lock(&mu_);
+    idle_.push_back(std::move(conn));
+  }
+
+  // Forgets a borrowed connection (closed by its destructor).
+  void Drop() {
+    absl::MutexLock lock(&mu_);
+    --open_;
+  }
+
+  const std::string url_;
+  const std::string masked_url_;
+  const StoreOptions options_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  // Connections open: idle plus borrowed.
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqlBackend>> OpenPostgresBackend(
+    const std::string& url, const StoreOptions& options) {
+  auto backend = std::make_unique<PostgresBackend>(url, options);
+  RETURN_IF_ERROR(backend->Start());
+  return std::unique_ptr<SqlBackend>(std::move(backend));
+}
+
+}  // namespace nas::storage::sql

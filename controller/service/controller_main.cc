@@ -1,0 +1,128 @@
+// nas-controller: the NAS controller binary. Reads its flags, opens the trial
+// store named by --store, and serves SearchService, WorkerService and health
+// until SIGINT/SIGTERM. The only place that names concrete implementations.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+#include "controller/scheduler/scheduler.h"
+#include "controller/service/server.h"
+#include "glog/logging.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "storage/store_url.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC address host:port (port 0 picks a free port, printed).");
+ABSL_FLAG(std::string, store, "sqlite://var/nas.db",
+          "Trial store: sqlite:///abs/path.db, sqlite://rel/path.db or "
+          "postgresql://user:pw@host:port/db.");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus exposer address host:port (empty: no metrics endpoint).");
+ABSL_FLAG(int64_t, lease_seconds, 60,
+          "Lease length; workers heartbeat every third of it.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding the bearer token every RPC must carry (empty: none).");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain file (TLS).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key file (TLS).");
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// Creates the directory of a relative or absolute SQLite file if missing.
+void MakeSqliteDir(const std::string& url) {
+  absl::string_view path = url;
+  if (!absl::ConsumePrefix(&path, "sqlite://") || path == ":memory:") return;
+  const std::filesystem::path parent =
+      std::filesystem::path(std::string(path)).parent_path();
+  std::error_code ignored;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+}
+
+absl::Status Run() {
+  // Signals are taken synchronously below; block them in every thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const std::string store_url = absl::GetFlag(FLAGS_store);
+  MakeSqliteDir(store_url);
+  ASSIGN_OR_RETURN(std::unique_ptr<nas::storage::TrialStore> store,
+                   nas::storage::OpenTrialStore(store_url));
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    exposer = std::make_unique<prometheus::Exposer>(
+        absl::GetFlag(FLAGS_metrics_listen));
+    exposer->RegisterCollectable(registry);
+  }
+
+  nas::scheduler::SchedulerOptions scheduler_options;
+  scheduler_options.store = store.get();
+  scheduler_options.registry = registry.get();
+  scheduler_options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
+  scheduler_options.deferred_refill = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<nas::scheduler::Scheduler> scheduler,
+                   nas::scheduler::Scheduler::Create(scheduler_options));
+
+  nas::service::ServerOptions server_options;
+  server_options.listen = absl::GetFlag(FLAGS_listen);
+  server_options.scheduler = scheduler.get();
+  ASSIGN_OR_RETURN(std::string token,
+                   ReadFile(absl::GetFlag(FLAGS_auth_token_file)));
+  server_options.auth_token = std::string(absl::StripAsciiWhitespace(token));
+  if (!absl::GetFlag(FLAGS_auth_token_file).empty() &&
+      server_options.auth_token.empty()) {
+    return absl::InvalidArgumentError("--auth_token_file holds no token");
+  }
+  ASSIGN_OR_RETURN(server_options.tls_cert_pem,
+                   ReadFile(absl::GetFlag(FLAGS_tls_cert)));
+  ASSIGN_OR_RETURN(server_options.tls_key_pem,
+                   ReadFile(absl::GetFlag(FLAGS_tls_key)));
+  ASSIGN_OR_RETURN(std::unique_ptr<nas::service::ControllerServer> server,
+                   nas::service::ControllerServer::Create(server_options));
+  std::cout << "nas-controller listening on port " << server->port()
+            << std::endl;
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LOG(INFO) << "Signal " << signal << ": shutting down";
+  server->Shutdown();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  const absl::Status status = Run();
+  if (!status.ok()) {
+    std::cerr << "nas-controller: " << status << std::endl;
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,219 @@
+#include "controller/service/search_service.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "controller/service/serve.h"
+
+namespace nas::service {
+namespace {
+
+using nas::v1::Job;
+
+constexpr int32_t kDefaultPageSize = 100;
+constexpr int32_t kMaxPageSize = 10000;
+// How long a watcher sleeps without a change before checking its client.
+constexpr absl::Duration kWatchPoll = absl::Seconds(1);
+
+absl::Status RequireJobId(const std::string& job_id) {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id is required");
+  return absl::OkStatus();
+}
+
+// A page: `limit` items from `offset` (page_token is the decimal offset).
+struct Page {
+  int32_t limit = kDefaultPageSize;
+  int64_t offset = 0;
+};
+
+absl::StatusOr<Page> ParsePage(int32_t page_size,
+                               const std::string& page_token) {
+  Page page;
+  if (page_size < 0 || page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size must be in [0, ", kMaxPageSize, "], got ", page_size));
+  }
+  if (page_size > 0) page.limit = page_size;
+  if (!page_token.empty() &&
+      (!absl::SimpleAtoi(page_token, &page.offset) || page.offset < 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad page_token \"", page_token, "\""));
+  }
+  return page;
+}
+
+// Moves at most page.limit items into `out`; returns the next page token
+// ("" on the last page). `items` holds up to page.limit + 1 items.
+template <typename T, typename Field>
+std::string FillPage(const Page& page, std::vector<T> items, Field* out) {
+  const bool more = static_cast<int64_t>(items.size()) > page.limit;
+  if (more) items.resize(page.limit);
+  for (T& item : items) *out->Add() = std::move(item);
+  return more ? absl::StrCat(page.offset + page.limit) : "";
+}
+
+bool IsEnded(nas::v1::JobState state) {
+  return state == nas::v1::JOB_SUCCEEDED || state == nas::v1::JOB_CANCELLED ||
+         state == nas::v1::JOB_FAILED;
+}
+
+}  // namespace
+
+grpc::Status SearchServiceImpl::ServeJob(
+    grpc::ServerContext* context, const std::string& job_id, Job* response,
+    absl::StatusOr<Job> (scheduler::Scheduler::*method)(const std::string&)) {
+  return Serve(*auth_, context, [&]() -> absl::Status {
+    RETURN_IF_ERROR(RequireJobId(job_id));
+    ASSIGN_OR_RETURN(*response, (scheduler_->*method)(job_id));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SearchServiceImpl::CreateJob(
+    grpc::ServerContext* context, const nas::v1::CreateJobRequest* request,
+    Job* response) {
+  return Serve(*auth_, context, [&]() -> absl::Status {
+    if (!request->has_spec())
+      return absl::InvalidArgumentError("spec is required");
+    ASSIGN_OR_RETURN(*response, scheduler_->CreateJob(request->spec(),
+                                                      request->request_id()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SearchServiceImpl::GetJob(grpc::ServerContext* context,
+                                       const nas::v1::GetJobRequest* request,
+                                       Job* response) {
+  return ServeJob(context, request->job_id(), response,
+                  &scheduler::Scheduler::GetJob);
+}
+
+grpc::Status SearchServiceImpl::ListJobs(
+    grpc::ServerContext* context, const nas::v1::ListJobsRequest* request,
+    nas::v1::ListJobsResponse* response) {
+  return Serve(*auth_, context, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Page page,
+                     ParsePage(request->page_size(), request->page_token()));
+    ASSIGN_OR_RETURN(
+        std::vector<Job> jobs,
+        scheduler_->ListJobs(request->state(), page.limit + 1, page.offset));
+    response->set_next_page_token(
+        FillPage(page, std::move(jobs), response->mutable_jobs()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SearchServiceImpl::CancelJob(grpc::ServerContext* context,
+                                          const nas::v1::JobRequest* request,
+                                          Job* response) {
+  return ServeJob(context, request->job_id(), response,
+                  &scheduler::Scheduler::CancelJob);
+}
+
+grpc::Status SearchServiceImpl::PauseJob(grpc::ServerContext* context,
+                                         const nas::v1::JobRequest* request,
+                                         Job* response) {
+  return ServeJob(context, request->job_id(), response,
+                  &scheduler::Scheduler::PauseJob);
+}
+
+grpc::Status SearchServiceImpl::ResumeJob(grpc::ServerContext* context,
+                                          const nas::v1::JobRequest* request,
+                                          Job* response) {
+  return ServeJob(context, request->job_id(), response,
+                  &scheduler::Scheduler::ResumeJob);
+}
+
+grpc::Status SearchServiceImpl::ExtendBudget(
+    grpc::ServerContext* context, const nas::v1::ExtendBudgetRequest* request,
+    Job* response) {
+  return Serve(*auth_, context, [&]() -> absl::Status {
+    RETURN_IF_ERROR(RequireJobId(request->job_id()));
+    ASSIGN_OR_RETURN(*response, scheduler_->ExtendBudget(
+                                    request->job_id(), request->add_trials(),
+                                    request->add_wall_seconds()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SearchServiceImpl::ListTrials(
+    grpc::ServerContext* context, const nas::v1::ListTrialsRequest* request,
+    nas::v1::ListTrialsResponse* response) {
+  return Serve(*auth_, context, [&]() -> absl::Status {
+    RETURN_IF_ERROR(RequireJobId(request->job_id()));
+    ASSIGN_OR_RETURN(Page page,
+                     ParsePage(request->page_size(), request->page_token()));
+    storage::TrialQuery query;
+    query.job_id = request->job_id();
+    for (int state : request->states()) {
+      query.states.push_back(static_cast<nas::v1::TrialState>(state));
+    }
+    query.order = request->order();
+    query.limit = page.limit + 1;
+    query.offset = page.offset;
+    query.with_measurements = request->with_measurements();
+    ASSIGN_OR_RETURN(std::vector<nas::v1::Trial> trials,
+                     scheduler_->ListTrials(std::move(query)));
+    response->set_next_page_token(
+        FillPage(page, std::move(trials), response->mutable_trials()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SearchServiceImpl::GetParetoFront(
+    grpc::ServerContext* context, const nas::v1::GetParetoFrontRequest* request,
+    nas::v1::ListTrialsResponse* response) {
+  return Serve(*auth_, context, [&]() -> absl::Status {
+    RETURN_IF_ERROR(RequireJobId(request->job_id()));
+    ASSIGN_OR_RETURN(std::vector<nas::v1::Trial> front,
+                     scheduler_->ParetoFront(request->job_id()));
+    for (nas::v1::Trial& trial : front)
+      *response->add_trials() = std::move(trial);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SearchServiceImpl::WatchJob(
+    grpc::ServerContext* context, const nas::v1::WatchJobRequest* request,
+    grpc::ServerWriter<nas::v1::JobEvent>* writer) {
+  return Serve(*auth_, context, [&]() -> absl::Status {
+    RETURN_IF_ERROR(RequireJobId(request->job_id()));
+    if (watchers_.fetch_add(1) >= max_watchers_) {
+      watchers_.fetch_sub(1);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("too many WatchJob streams (max ", max_watchers_, ")"));
+    }
+    absl::Status status = Watch(context, request->job_id(), writer);
+    watchers_.fetch_sub(1);
+    return status;
+  });
+}
+
+absl::Status SearchServiceImpl::Watch(
+    grpc::ServerContext* context, const std::string& job_id,
+    grpc::ServerWriter<nas::v1::JobEvent>* writer) {
+  // The current change count (returns at once: no count is -1).
+  std::optional<int64_t> seen =
+      scheduler_->WaitForJobChange(job_id, -1, absl::ZeroDuration());
+  std::optional<int64_t> sent;
+  while (!context->IsCancelled()) {
+    if (!seen.has_value()) {
+      return absl::UnavailableError("the controller is shutting down");
+    }
+    if (seen != sent) {
+      nas::v1::JobEvent event;
+      ASSIGN_OR_RETURN(*event.mutable_job(), scheduler_->GetJob(job_id));
+      if (!writer->Write(event)) return absl::OkStatus();  // client gone
+      if (IsEnded(event.job().state())) return absl::OkStatus();
+      sent = seen;
+    }
+    seen = scheduler_->WaitForJobChange(job_id, *seen, kWatchPoll);
+  }
+  return absl::CancelledError("the client cancelled the stream");
+}
+
+}  // namespace nas::service

@@ -1,0 +1,31 @@
+// Serve(): the one shape of every RPC handler in this folder: check the
+// caller's token, run a core method returning absl::Status, and convert the
+// status to gRPC once (common/grpc_status.h).
+//
+// Stateless; thread-safe.
+#ifndef NAS_CONTROLLER_SERVICE_SERVE_H_
+#define NAS_CONTROLLER_SERVICE_SERVE_H_
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "common/grpc_status.h"
+#include "controller/service/auth.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+
+namespace nas::service {
+
+// `handler` is `absl::Status()`: validates the request, calls the core and
+// fills the response.
+template <typename Handler>
+grpc::Status Serve(const Authenticator& auth, grpc::ServerContext* context,
+                   Handler&& handler) {
+  absl::Status status = auth.Check(*context);
+  if (status.ok()) status = std::forward<Handler>(handler)();
+  return ToGrpcStatus(status);
+}
+
+}  // namespace nas::service
+
+#endif  // NAS_CONTROLLER_SERVICE_SERVE_H_

@@ -1,0 +1,250 @@
+#include "controller/service/server.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "common/testing/status_matchers.h"
+#include "controller/scheduler/scheduler.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "proto/nas/v1/service.grpc.pb.h"
+#include "storage/store_url.h"
+
+namespace nas::service {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kToken[] = "s3cret";
+
+nas::v1::JobSpec Spec(int64_t max_trials) {
+  nas::v1::JobSpec spec;
+  spec.set_name("server-test");
+  spec.mutable_search_space()->mutable_nb201();
+  spec.mutable_strategy()->mutable_random();
+  nas::v1::Objective* objective = spec.add_objectives();
+  objective->set_metric("cifar10_valid_12ep");
+  objective->set_direction(nas::v1::MAXIMIZE);
+  spec.mutable_evaluation()->mutable_table()->set_path(
+      "data/nb201/nb201_cifar10.csv");
+  spec.mutable_budget()->set_max_trials(max_trials);
+  return spec;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::OpenTrialStore("sqlite::memory:");
+    ASSERT_OK(store);
+    store_ = *std::move(store);
+    scheduler::SchedulerOptions scheduler_options;
+    scheduler_options.store = store_.get();
+    scheduler_options.clock = &clock_;
+    auto scheduler = scheduler::Scheduler::Create(scheduler_options);
+    ASSERT_OK(scheduler);
+    scheduler_ = *std::move(scheduler);
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.scheduler = scheduler_.get();
+    options.auth_token = kToken;
+    options.background = false;
+    auto server = ControllerServer::Create(options);
+    ASSERT_OK(server);
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    search_ = nas::v1::SearchService::NewStub(channel_);
+    worker_ = nas::v1::WorkerService::NewStub(channel_);
+  }
+
+  // A context carrying `token` (empty: no authorization metadata).
+  std::unique_ptr<grpc::ClientContext> Context(
+      const std::string& token = kToken) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    if (!token.empty()) {
+      context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    }
+    return context;
+  }
+
+  nas::v1::Job CreateJob(int64_t max_trials) {
+    nas::v1::CreateJobRequest request;
+    *request.mutable_spec() = Spec(max_trials);
+    nas::v1::Job job;
+    grpc::Status status = search_->CreateJob(Context().get(), request, &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return job;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<storage::TrialStore> store_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<ControllerServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<nas::v1::SearchService::Stub> search_;
+  std::unique_ptr<nas::v1::WorkerService::Stub> worker_;
+};
+
+TEST_F(ServerTest, CallsWithoutTheRightTokenAreUnauthenticated) {
+  nas::v1::GetJobRequest request;
+  request.set_job_id("job-none");
+  nas::v1::Job job;
+  EXPECT_EQ(search_->GetJob(Context("").get(), request, &job).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(search_->GetJob(Context("wrong").get(), request, &job).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  nas::v1::AcquireTrialRequest acquire;
+  acquire.set_worker_id("w");
+  nas::v1::AcquireTrialResponse lease;
+  EXPECT_EQ(
+      worker_->AcquireTrial(Context("").get(), acquire, &lease).error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(search_->GetJob(Context().get(), request, &job).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServerTest, HealthServiceAnswersServingWithoutAToken) {
+  grpc::GenericStub stub(channel_);
+  grpc::Slice empty("");
+  const grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  grpc::ClientContext context;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                 &request, &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes += std::string(s.begin(), s.end());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+TEST_F(ServerTest, InvalidRequestsAreRefusedNamingTheField) {
+  nas::v1::CreateJobRequest create;
+  *create.mutable_spec() = Spec(0);
+  nas::v1::Job job;
+  grpc::Status status = search_->CreateJob(Context().get(), create, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("budget.max_trials"));
+
+  nas::v1::AcquireTrialRequest acquire;
+  nas::v1::AcquireTrialResponse lease;
+  status = worker_->AcquireTrial(Context().get(), acquire, &lease);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("worker_id"));
+
+  nas::v1::ListTrialsRequest list;
+  list.set_job_id("job-x");
+  list.set_page_token("ten");
+  nas::v1::ListTrialsResponse trials;
+  status = search_->ListTrials(Context().get(), list, &trials);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("page_token"));
+}
+
+TEST_F(ServerTest, ListTrialsPagesByOffset) {
+  const nas::v1::Job job = CreateJob(100);  // queues 8 suggestions
+  nas::v1::ListTrialsRequest list;
+  list.set_job_id(job.id());
+  list.set_page_size(3);
+  std::vector<int> sizes;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 5; ++i) {
+    nas::v1::ListTrialsResponse page;
+    ASSERT_TRUE(search_->ListTrials(Context().get(), list, &page).ok());
+    sizes.push_back(page.trials_size());
+    tokens.push_back(page.next_page_token());
+    if (page.next_page_token().empty()) break;
+    list.set_page_token(page.next_page_token());
+  }
+  EXPECT_EQ(sizes, (std::vector<int>{3, 3, 2}));
+  EXPECT_EQ(tokens, (std::vector<std::string>{"3", "6", ""}));
+}
+
+TEST_F(ServerTest, WatchJobStreamsUntilTheJobEnds) {
+  const nas::v1::Job job = CreateJob(10);
+  nas::v1::WatchJobRequest watch;
+  watch.set_job_id(job.id());
+  auto context = Context();
+  auto stream = search_->WatchJob(context.get(), watch);
+  nas::v1::JobEvent event;
+  ASSERT_TRUE(stream->Read(&event));
+  EXPECT_EQ(event.job().state(), nas::v1::JOB_RUNNING);
+
+  nas::v1::JobRequest cancel;
+  cancel.set_job_id(job.id());
+  nas::v1::Job cancelled;
+  ASSERT_TRUE(search_->CancelJob(Context().get(), cancel, &cancelled).ok());
+  nas::v1::JobState last = event.job().state();
+  while (stream->Read(&event)) last = event.job().state();
+  EXPECT_EQ(last, nas::v1::JOB_CANCELLED);
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+std::string ReadTestFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// A self-signed certificate for 127.0.0.1/localhost, made for this test only.
+TEST_F(ServerTest, ServesTlsWithTheGivenCertificate) {
+  const std::string cert =
+      ReadTestFile("controller/service/testdata/localhost_cert.pem");
+  ASSERT_FALSE(cert.empty());
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.scheduler = scheduler_.get();
+  options.tls_cert_pem = cert;
+  options.tls_key_pem =
+      ReadTestFile("controller/service/testdata/localhost_key.pem");
+  options.background = false;
+  auto server = ControllerServer::Create(options);
+  ASSERT_OK(server);
+  const std::string target = absl::StrCat("127.0.0.1:", (*server)->port());
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = cert;
+  auto tls = nas::v1::SearchService::NewStub(
+      grpc::CreateChannel(target, grpc::SslCredentials(ssl)));
+  nas::v1::GetJobRequest request;
+  request.set_job_id("job-none");
+  nas::v1::Job job;
+  grpc::ClientContext tls_context;
+  EXPECT_EQ(tls->GetJob(&tls_context, request, &job).error_code(),
+            grpc::StatusCode::NOT_FOUND);  // the call got through
+
+  auto plaintext = nas::v1::SearchService::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext plain_context;
+  EXPECT_EQ(plaintext->GetJob(&plain_context, request, &job).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServerTest, TlsNeedsBothCertificateAndKey) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.scheduler = scheduler_.get();
+  options.tls_cert_pem = "cert";
+  EXPECT_THAT(ControllerServer::Create(options),
+              ::nas::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace nas::service

@@ -63,7 +63,9 @@ echo "quickstart: the 5 best architectures of job $job"
 nasctl trials "$job" --top 5
 echo
 nasctl status "$job"
+nasctl report "$job" --out var/quickstart-report.html >/dev/null
 echo
+echo "quickstart: report with plots and the best cells: var/quickstart-report.html"
 echo "quickstart: the trial store is var/nas.db; try"
 echo "  sqlite3 var/nas.db 'SELECT * FROM best_trials LIMIT 5'"
 exit $status

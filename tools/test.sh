@@ -24,7 +24,11 @@ export NAS_REQUIRE_PG=1
 
 echo "test: bazel test //..."
 status=0
-bazel test //... "$@" || status=$?
+bazel test //... "$@" 2>&1 | tee "$tmp/bazel.log" || status=$?
+# A plain summary line any CI reads: "N passed, N failed".
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$tmp/bazel.log" || true)
+failed=$(grep -cE '^//[^ ]+ +(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)' "$tmp/bazel.log" || true)
+echo "${passed} passed, ${failed} failed"
 # Bazel's server is not a test process; leave nothing of ours running.
 bazel shutdown >/dev/null 2>&1 || true
 exit $status

@@ -159,6 +159,7 @@ int RunWatch(const CliContext& context, const Args& args) {
   const absl::Time start = absl::Now();
   double completed_at_start = -1;
   std::string last;
+  nas::v1::TrialCounts last_counts;
   int unreachable = 0;
   while (true) {
     grpc::Status rpc;
@@ -179,12 +180,18 @@ int RunWatch(const CliContext& context, const Args& args) {
     }
     const std::string line =
         ProgressLine(job, 30, absl::Now() - start, completed_at_start);
-    if (line != last) {
-      *context.out << "\r" << line << "\033[K" << std::flush;
-      last = line;
+    if (context.interactive) {
+      if (line != last) *context.out << "\r" << line << "\033[K" << std::flush;
+    } else if (last.empty() ||
+               job.counts().SerializeAsString() != last_counts.SerializeAsString() ||
+               IsTerminal(job.state())) {
+      // A log: one line per change of the counts, not per tick of the ETA.
+      *context.out << line << "\n" << std::flush;
     }
+    last = line;
+    last_counts = job.counts();
     if (IsTerminal(job.state())) {
-      *context.out << "\n";
+      if (context.interactive) *context.out << "\n";
       if (!job.message().empty()) *context.out << job.message() << "\n";
       return job.state() == nas::v1::JOB_SUCCEEDED ? kExitOk : kExitFailure;
     }

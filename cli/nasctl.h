@@ -32,6 +32,9 @@ struct CliContext {
   std::string ca_cert;
   std::ostream* out = nullptr;  // results
   std::ostream* err = nullptr;  // errors and usage on misuse
+  // `out` is a terminal: live displays redraw in place; otherwise they print
+  // a new line only when something other than the clock changes.
+  bool interactive = false;
 };
 
 using Args = std::vector<std::string>;

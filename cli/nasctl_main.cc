@@ -1,5 +1,7 @@
 // nasctl: the command-line client of the NAS service. Parses the global
 // flags and hands the verb and its arguments to RunNasctl.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
   }
   context.ca_cert = absl::GetFlag(FLAGS_ca_cert);
   context.out = &std::cout;
+  context.interactive = isatty(STDOUT_FILENO) != 0;
   context.err = &std::cerr;
   return nas::cli::RunNasctl(context, nas::cli::Args(argv + verb, argv + argc));
 }

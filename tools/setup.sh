@@ -14,7 +14,11 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   # run and test
   postgresql postgresql-contrib prometheus dataset-fashion-mnist
-  python3 procps iproute2
+  python3 python3-torch procps iproute2
+  # deployment tests (tests/cluster): HTTP API queries and JSON
+  curl jq
+  # bench/controller_load: the Optuna peer on the same PostgreSQL
+  python3-optuna python3-psycopg2
   # report rendering test (headless)
   chromium fonts-dejavu-core
 )

@@ -1,9 +1,10 @@
 // JobStrategy: the scheduler's seam to the search strategy of one job.
 //
-// The scheduler only needs four things from a strategy: suggestions, results,
-// and the ability to save and restore its state. This header names them; the
-// one adapter to controller/strategy lives in strategy_adapter.{h,cc}
-// (SchedulerOptions.strategy_factory lets a test substitute another).
+// The scheduler only needs a few things from a strategy: suggestions,
+// results, dedup records, and the ability to save and restore its state. This
+// header names them; the one adapter to controller/strategy lives in
+// strategy_adapter.{h,cc} (SchedulerOptions.strategy_factory lets a test
+// substitute another).
 //
 // Thread-safety: a JobStrategy is NOT thread-safe; the scheduler calls it only
 // while holding its job's mutex. The scheduler owns each JobStrategy it
@@ -41,7 +42,15 @@ class JobStrategy {
   // Feeds back the result of an architecture it suggested.
   virtual absl::Status Observe(const nas::v1::Architecture& architecture,
                                const Observation& observation) = 0;
-  // Opaque bytes from which RestoreState rebuilds the exact same state.
+  // Dedup: `architecture` (a trial of the job) is never suggested again /
+  // is forgotten again (undoing the record of a Suggest whose trial was not
+  // stored).
+  virtual absl::Status MarkSeen(const nas::v1::Architecture& architecture) = 0;
+  virtual absl::Status ForgetSeen(
+      const nas::v1::Architecture& architecture) = 0;
+  // Opaque bytes from which RestoreState rebuilds the exact same state, but
+  // for the seen set: the bytes stay small however long the job; after
+  // RestoreState the caller marks every architecture of the job's trials.
   virtual std::string SaveState() = 0;
   virtual absl::Status RestoreState(const std::string& state) = 0;
 };

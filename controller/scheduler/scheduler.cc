@@ -127,7 +127,8 @@ absl::StatusOr<std::shared_ptr<Scheduler::JobRuntime>> Scheduler::LoadRuntime(
   } else {
     rt->snapshot.state = rt->strategy->SaveState();
   }
-  // Replay the learning curves (early stopping) and the best result.
+  // Replay the dedup set (not in the snapshot), the learning curves (early
+  // stopping) and the best result.
   rt->stopper = EarlyStopper::Create(job.spec().early_stopping());
   storage::TrialQuery query;
   query.job_id = job.id();
@@ -138,6 +139,11 @@ absl::StatusOr<std::shared_ptr<Scheduler::JobRuntime>> Scheduler::LoadRuntime(
     for (const Trial& trial : trials) {
       const bool completed = trial.state() == nas::v1::SUCCEEDED ||
                              trial.state() == nas::v1::STOPPED_EARLY;
+      absl::Status marked = rt->strategy->MarkSeen(trial.architecture());
+      if (!marked.ok()) {
+        LOG(WARNING) << "Job " << job.id() << ": strategy refused trial "
+                     << trial.id() << " as seen: " << marked;
+      }
       if (rt->stopper != nullptr) {
         for (const nas::v1::Measurement& m : trial.measurements()) {
           std::optional<Score> score =
@@ -741,7 +747,7 @@ absl::Status Scheduler::RefillLocked(JobRuntime& rt) {
     t.eval_key = rt.eval_key;
   }
   if (!suggest_error.ok()) {
-    RollbackLocked(rt);
+    RollbackLocked(rt, batch);
     LOG(ERROR) << "Job " << rt.job.id()
                << ": Suggest failed: " << suggest_error;
     return SetStateLocked(
@@ -756,7 +762,7 @@ absl::Status Scheduler::RefillLocked(JobRuntime& rt) {
           return store_->InsertTrials(rt.job.id(), batch, snapshot, NowMs());
         });
     if (!ids.ok()) {
-      RollbackLocked(rt);
+      RollbackLocked(rt, batch);
       rt.exhausted = false;
       return ids.status();
     }
@@ -801,8 +807,14 @@ absl::Status Scheduler::SetStateLocked(JobRuntime& rt, nas::v1::JobState state,
   return absl::OkStatus();
 }
 
-void Scheduler::RollbackLocked(JobRuntime& rt) {
+void Scheduler::RollbackLocked(JobRuntime& rt,
+                               const std::vector<storage::NewTrial>& unsaved) {
   absl::Status restored = rt.strategy->RestoreState(rt.snapshot.state);
+  // The seen set is not in the snapshot: forget the suggestions not stored.
+  for (const storage::NewTrial& trial : unsaved) {
+    if (!restored.ok()) break;
+    restored = rt.strategy->ForgetSeen(trial.architecture);
+  }
   if (!restored.ok()) {
     // Cannot happen for bytes the strategy itself saved; never continue
     // with a strategy that diverged from the store.

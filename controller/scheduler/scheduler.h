@@ -214,8 +214,11 @@ class Scheduler {
   absl::Status SetStateLocked(JobRuntime& rt, nas::v1::JobState state,
                               const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
-  // Rolls the strategy back to the last snapshot written.
-  void RollbackLocked(JobRuntime& rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
+  // Rolls the strategy back to the last snapshot written and forgets the
+  // suggestions in `unsaved` (the seen set is not in the snapshot).
+  void RollbackLocked(JobRuntime& rt,
+                      const std::vector<storage::NewTrial>& unsaved = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
   void NoteResultLocked(JobRuntime& rt, const storage::TrialOutcome& outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
   void ObserveProgressLocked(JobRuntime& rt, const nas::v1::Trial& trial,

@@ -38,6 +38,14 @@ class StrategyAdapter : public JobStrategy {
     return strategy_->Observe(architecture, result);
   }
 
+  absl::Status MarkSeen(const nas::v1::Architecture& architecture) override {
+    return strategy_->MarkSeen(architecture);
+  }
+
+  absl::Status ForgetSeen(const nas::v1::Architecture& architecture) override {
+    return strategy_->ForgetSeen(architecture);
+  }
+
   std::string SaveState() override { return strategy_->SaveState(); }
 
   absl::Status RestoreState(const std::string& state) override {

@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "controller/scheduler/scheduler.h"
+#include "controller/service/auth.h"
 #include "controller/service/server.h"
 #include "glog/logging.h"
 #include "prometheus/exposer.h"
@@ -34,7 +35,9 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
 ABSL_FLAG(int64_t, lease_seconds, 60,
           "Lease length; workers heartbeat every third of it.");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "File holding the bearer token every RPC must carry (empty: none).");
+          "Token file: one `<token> [admin|read|worker]` per line, `#` "
+          "comments, a bare token is admin (controller/README.md). Every RPC "
+          "must then carry one of them (empty: no authentication).");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain file (TLS).");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key file (TLS).");
 
@@ -91,11 +94,12 @@ absl::Status Run() {
   nas::service::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.scheduler = scheduler.get();
-  ASSIGN_OR_RETURN(std::string token,
+  ASSIGN_OR_RETURN(std::string tokens,
                    ReadFile(absl::GetFlag(FLAGS_auth_token_file)));
-  server_options.auth_token = std::string(absl::StripAsciiWhitespace(token));
+  ASSIGN_OR_RETURN(server_options.auth_tokens,
+                   nas::service::ParseTokenFile(tokens));
   if (!absl::GetFlag(FLAGS_auth_token_file).empty() &&
-      server_options.auth_token.empty()) {
+      server_options.auth_tokens.empty()) {
     return absl::InvalidArgumentError("--auth_token_file holds no token");
   }
   ASSIGN_OR_RETURN(server_options.tls_cert_pem,

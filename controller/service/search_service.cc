@@ -64,9 +64,10 @@ bool IsEnded(nas::v1::JobState state) {
 }  // namespace
 
 grpc::Status SearchServiceImpl::ServeJob(
-    grpc::ServerContext* context, const std::string& job_id, Job* response,
+    grpc::ServerContext* context, Permission needed, const std::string& job_id,
+    Job* response,
     absl::StatusOr<Job> (scheduler::Scheduler::*method)(const std::string&)) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, needed, context, [&]() -> absl::Status {
     RETURN_IF_ERROR(RequireJobId(job_id));
     ASSIGN_OR_RETURN(*response, (scheduler_->*method)(job_id));
     return absl::OkStatus();
@@ -76,7 +77,7 @@ grpc::Status SearchServiceImpl::ServeJob(
 grpc::Status SearchServiceImpl::CreateJob(
     grpc::ServerContext* context, const nas::v1::CreateJobRequest* request,
     Job* response) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kManage, context, [&]() -> absl::Status {
     if (!request->has_spec())
       return absl::InvalidArgumentError("spec is required");
     ASSIGN_OR_RETURN(*response, scheduler_->CreateJob(request->spec(),
@@ -88,14 +89,14 @@ grpc::Status SearchServiceImpl::CreateJob(
 grpc::Status SearchServiceImpl::GetJob(grpc::ServerContext* context,
                                        const nas::v1::GetJobRequest* request,
                                        Job* response) {
-  return ServeJob(context, request->job_id(), response,
+  return ServeJob(context, Permission::kRead, request->job_id(), response,
                   &scheduler::Scheduler::GetJob);
 }
 
 grpc::Status SearchServiceImpl::ListJobs(
     grpc::ServerContext* context, const nas::v1::ListJobsRequest* request,
     nas::v1::ListJobsResponse* response) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kRead, context, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(Page page,
                      ParsePage(request->page_size(), request->page_token()));
     ASSIGN_OR_RETURN(
@@ -110,28 +111,28 @@ grpc::Status SearchServiceImpl::ListJobs(
 grpc::Status SearchServiceImpl::CancelJob(grpc::ServerContext* context,
                                           const nas::v1::JobRequest* request,
                                           Job* response) {
-  return ServeJob(context, request->job_id(), response,
+  return ServeJob(context, Permission::kManage, request->job_id(), response,
                   &scheduler::Scheduler::CancelJob);
 }
 
 grpc::Status SearchServiceImpl::PauseJob(grpc::ServerContext* context,
                                          const nas::v1::JobRequest* request,
                                          Job* response) {
-  return ServeJob(context, request->job_id(), response,
+  return ServeJob(context, Permission::kManage, request->job_id(), response,
                   &scheduler::Scheduler::PauseJob);
 }
 
 grpc::Status SearchServiceImpl::ResumeJob(grpc::ServerContext* context,
                                           const nas::v1::JobRequest* request,
                                           Job* response) {
-  return ServeJob(context, request->job_id(), response,
+  return ServeJob(context, Permission::kManage, request->job_id(), response,
                   &scheduler::Scheduler::ResumeJob);
 }
 
 grpc::Status SearchServiceImpl::ExtendBudget(
     grpc::ServerContext* context, const nas::v1::ExtendBudgetRequest* request,
     Job* response) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kManage, context, [&]() -> absl::Status {
     RETURN_IF_ERROR(RequireJobId(request->job_id()));
     ASSIGN_OR_RETURN(*response, scheduler_->ExtendBudget(
                                     request->job_id(), request->add_trials(),
@@ -143,7 +144,7 @@ grpc::Status SearchServiceImpl::ExtendBudget(
 grpc::Status SearchServiceImpl::ListTrials(
     grpc::ServerContext* context, const nas::v1::ListTrialsRequest* request,
     nas::v1::ListTrialsResponse* response) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kRead, context, [&]() -> absl::Status {
     RETURN_IF_ERROR(RequireJobId(request->job_id()));
     ASSIGN_OR_RETURN(Page page,
                      ParsePage(request->page_size(), request->page_token()));
@@ -167,7 +168,7 @@ grpc::Status SearchServiceImpl::ListTrials(
 grpc::Status SearchServiceImpl::GetParetoFront(
     grpc::ServerContext* context, const nas::v1::GetParetoFrontRequest* request,
     nas::v1::ListTrialsResponse* response) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kRead, context, [&]() -> absl::Status {
     RETURN_IF_ERROR(RequireJobId(request->job_id()));
     ASSIGN_OR_RETURN(std::vector<nas::v1::Trial> front,
                      scheduler_->ParetoFront(request->job_id()));
@@ -180,7 +181,7 @@ grpc::Status SearchServiceImpl::GetParetoFront(
 grpc::Status SearchServiceImpl::WatchJob(
     grpc::ServerContext* context, const nas::v1::WatchJobRequest* request,
     grpc::ServerWriter<nas::v1::JobEvent>* writer) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kRead, context, [&]() -> absl::Status {
     RETURN_IF_ERROR(RequireJobId(request->job_id()));
     if (watchers_.fetch_add(1) >= max_watchers_) {
       watchers_.fetch_sub(1);

@@ -58,8 +58,8 @@ class SearchServiceImpl final : public nas::v1::SearchService::Service {
 
  private:
   // The shell of the RPCs that take a job id and return the job.
-  grpc::Status ServeJob(grpc::ServerContext* context, const std::string& job_id,
-                        nas::v1::Job* response,
+  grpc::Status ServeJob(grpc::ServerContext* context, Permission needed,
+                        const std::string& job_id, nas::v1::Job* response,
                         absl::StatusOr<nas::v1::Job> (
                             scheduler::Scheduler::*method)(const std::string&));
   absl::Status Watch(grpc::ServerContext* context, const std::string& job_id,

@@ -1,6 +1,7 @@
 // Serve(): the one shape of every RPC handler in this folder: check the
-// caller's token, run a core method returning absl::Status, and convert the
-// status to gRPC once (common/grpc_status.h).
+// caller's token and its role against the RPC's Permission, run a core method
+// returning absl::Status, and convert the status to gRPC once
+// (common/grpc_status.h).
 //
 // Stateless; thread-safe.
 #ifndef NAS_CONTROLLER_SERVICE_SERVE_H_
@@ -19,9 +20,9 @@ namespace nas::service {
 // `handler` is `absl::Status()`: validates the request, calls the core and
 // fills the response.
 template <typename Handler>
-grpc::Status Serve(const Authenticator& auth, grpc::ServerContext* context,
-                   Handler&& handler) {
-  absl::Status status = auth.Check(*context);
+grpc::Status Serve(const Authenticator& auth, Permission needed,
+                   grpc::ServerContext* context, Handler&& handler) {
+  absl::Status status = auth.Check(*context, needed);
   if (status.ok()) status = std::forward<Handler>(handler)();
   return ToGrpcStatus(status);
 }

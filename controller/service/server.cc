@@ -73,13 +73,16 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Create(
   }
   LOG(INFO) << "Controller serving on port " << server->port_
             << (opts.tls_cert_pem.empty() ? " (plaintext)" : " (TLS)")
-            << (opts.auth_token.empty() ? "" : " with token authentication");
+            << (opts.auth_tokens.empty()
+                    ? ""
+                    : absl::StrCat(" with ", opts.auth_tokens.size(),
+                                   " token(s)"));
   return server;
 }
 
 ControllerServer::ControllerServer(ServerOptions options)
     : options_(std::move(options)),
-      auth_(options_.auth_token),
+      auth_(options_.auth_tokens),
       search_service_(options_.scheduler, &auth_, options_.max_watchers),
       worker_service_(options_.scheduler, &auth_) {}
 

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -34,8 +35,9 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
   // Required; not owned.
   scheduler::Scheduler* scheduler = nullptr;
-  // Bearer token every RPC must carry (empty: no authentication).
-  std::string auth_token;
+  // The tokens an RPC may carry and their roles (auth.h; empty: no
+  // authentication).
+  std::vector<TokenGrant> auth_tokens;
   // PEM certificate chain and private key: both set serves TLS, both empty
   // serves plaintext.
   std::string tls_cert_pem;

@@ -1,6 +1,7 @@
 #include "controller/service/server.h"
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -24,7 +25,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kToken[] = "s3cret";
+constexpr char kToken[] = "s3cret";  // admin
+constexpr char kReadToken[] = "r3ader";
+constexpr char kWorkerToken[] = "w0rker";
 
 nas::v1::JobSpec Spec(int64_t max_trials) {
   nas::v1::JobSpec spec;
@@ -55,7 +58,12 @@ class ServerTest : public ::testing::Test {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.scheduler = scheduler_.get();
-    options.auth_token = kToken;
+    auto tokens = ParseTokenFile(
+        absl::StrCat("# the test's tokens\n", kToken, "\n", kReadToken,
+                     " read\n", kWorkerToken, "  worker  # fleet\n"));
+    ASSERT_OK(tokens);
+    ASSERT_EQ(tokens->size(), 3u);
+    options.auth_tokens = *std::move(tokens);
     options.background = false;
     auto server = ControllerServer::Create(options);
     ASSERT_OK(server);
@@ -110,6 +118,172 @@ TEST_F(ServerTest, CallsWithoutTheRightTokenAreUnauthenticated) {
       grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(search_->GetJob(Context().get(), request, &job).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// One RPC called with a context; returns the status code. Requests name no
+// existing job, trial or spec, so an RPC that passes the token check changes
+// nothing (it fails later with NOT_FOUND, INVALID_ARGUMENT, ... or finds
+// nothing to list or lease).
+struct Rpc {
+  std::string name;
+  Permission needed;
+  std::function<grpc::StatusCode(grpc::ClientContext*)> call;
+};
+
+std::vector<Rpc> AllRpcs(nas::v1::SearchService::Stub* search,
+                         nas::v1::WorkerService::Stub* worker) {
+  auto job_request = [] {
+    nas::v1::JobRequest request;
+    request.set_job_id("job-none");
+    return request;
+  };
+  auto unary = [](auto method, auto request, auto response) {
+    return [=](grpc::ClientContext* context) mutable {
+      return method(context, request, &response).error_code();
+    };
+  };
+  using S = nas::v1::SearchService::Stub;
+  using W = nas::v1::WorkerService::Stub;
+  auto on_search = [search](auto m) {
+    return [search, m](grpc::ClientContext* c, const auto& req, auto* resp) {
+      return (search->*m)(c, req, resp);
+    };
+  };
+  auto on_worker = [worker](auto m) {
+    return [worker, m](grpc::ClientContext* c, const auto& req, auto* resp) {
+      return (worker->*m)(c, req, resp);
+    };
+  };
+  nas::v1::GetJobRequest get;
+  get.set_job_id("job-none");
+  nas::v1::ExtendBudgetRequest extend;
+  extend.set_job_id("job-none");
+  extend.set_add_trials(1);
+  nas::v1::ListTrialsRequest list_trials;
+  list_trials.set_job_id("job-none");
+  nas::v1::GetParetoFrontRequest front;
+  front.set_job_id("job-none");
+  nas::v1::AcquireTrialRequest acquire;
+  acquire.set_worker_id("worker-none");
+  auto report = [](auto request) {
+    request.set_worker_id("worker-none");
+    request.set_trial_id(424242);
+    request.set_attempt(1);
+    return request;
+  };
+  nas::v1::FailTrialRequest fail = report(nas::v1::FailTrialRequest());
+  fail.set_reason("test");
+  return {
+      {"CreateJob", Permission::kManage,
+       unary(on_search(&S::CreateJob), nas::v1::CreateJobRequest(),
+             nas::v1::Job())},
+      {"GetJob", Permission::kRead,
+       unary(on_search(&S::GetJob), get, nas::v1::Job())},
+      {"ListJobs", Permission::kRead,
+       unary(on_search(&S::ListJobs), nas::v1::ListJobsRequest(),
+             nas::v1::ListJobsResponse())},
+      {"CancelJob", Permission::kManage,
+       unary(on_search(&S::CancelJob), job_request(), nas::v1::Job())},
+      {"PauseJob", Permission::kManage,
+       unary(on_search(&S::PauseJob), job_request(), nas::v1::Job())},
+      {"ResumeJob", Permission::kManage,
+       unary(on_search(&S::ResumeJob), job_request(), nas::v1::Job())},
+      {"ExtendBudget", Permission::kManage,
+       unary(on_search(&S::ExtendBudget), extend, nas::v1::Job())},
+      {"ListTrials", Permission::kRead,
+       unary(on_search(&S::ListTrials), list_trials,
+             nas::v1::ListTrialsResponse())},
+      {"GetParetoFront", Permission::kRead,
+       unary(on_search(&S::GetParetoFront), front,
+             nas::v1::ListTrialsResponse())},
+      {"WatchJob", Permission::kRead,
+       [search](grpc::ClientContext* context) {
+         nas::v1::WatchJobRequest request;
+         request.set_job_id("job-none");
+         auto stream = search->WatchJob(context, request);
+         nas::v1::JobEvent event;
+         while (stream->Read(&event)) {
+         }
+         return stream->Finish().error_code();
+       }},
+      {"RegisterWorker", Permission::kWork,
+       unary(on_worker(&W::RegisterWorker), nas::v1::RegisterWorkerRequest(),
+             nas::v1::RegisterWorkerResponse())},
+      {"AcquireTrial", Permission::kWork,
+       unary(on_worker(&W::AcquireTrial), acquire,
+             nas::v1::AcquireTrialResponse())},
+      {"Heartbeat", Permission::kWork,
+       unary(on_worker(&W::Heartbeat), report(nas::v1::HeartbeatRequest()),
+             nas::v1::HeartbeatResponse())},
+      {"ReportProgress", Permission::kWork,
+       unary(on_worker(&W::ReportProgress),
+             report(nas::v1::ReportProgressRequest()),
+             nas::v1::ReportProgressResponse())},
+      {"CompleteTrial", Permission::kWork,
+       unary(on_worker(&W::CompleteTrial),
+             report(nas::v1::CompleteTrialRequest()),
+             nas::v1::CompleteTrialResponse())},
+      {"FailTrial", Permission::kWork,
+       unary(on_worker(&W::FailTrial), fail, nas::v1::FailTrialResponse())},
+  };
+}
+
+TEST_F(ServerTest, EveryRpcChecksTheTokenAndItsRole) {
+  const std::vector<Rpc> rpcs = AllRpcs(search_.get(), worker_.get());
+  ASSERT_EQ(rpcs.size(), 16u);  // every method of both services
+  for (const Rpc& rpc : rpcs) {
+    SCOPED_TRACE(rpc.name);
+    // With the admin token the call gets past the check and fails later.
+    const grpc::StatusCode admin = rpc.call(Context(kToken).get());
+    EXPECT_NE(admin, grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_NE(admin, grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(rpc.call(Context("").get()), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(rpc.call(Context("wrong").get()),
+              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(rpc.call(Context(absl::StrCat(kToken, "x")).get()),
+              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(rpc.call(Context(kReadToken).get()),
+              rpc.needed == Permission::kRead
+                  ? admin
+                  : grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(rpc.call(Context(kWorkerToken).get()),
+              rpc.needed == Permission::kWork
+                  ? admin
+                  : grpc::StatusCode::PERMISSION_DENIED);
+  }
+}
+
+TEST_F(ServerTest, ReadTokenWatchesButCannotCancelAndWorkerTokenLeases) {
+  const nas::v1::Job job = CreateJob(10);
+  nas::v1::JobRequest cancel;
+  cancel.set_job_id(job.id());
+  nas::v1::Job response;
+  EXPECT_EQ(search_->CancelJob(Context(kReadToken).get(), cancel, &response)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(search_->CancelJob(Context(kWorkerToken).get(), cancel, &response)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  nas::v1::GetJobRequest get;
+  get.set_job_id(job.id());
+  ASSERT_TRUE(search_->GetJob(Context(kReadToken).get(), get, &response).ok());
+  EXPECT_EQ(response.state(), nas::v1::JOB_RUNNING);
+
+  nas::v1::RegisterWorkerRequest hello;
+  hello.mutable_info()->set_name("w");
+  nas::v1::RegisterWorkerResponse registered;
+  ASSERT_TRUE(
+      worker_->RegisterWorker(Context(kWorkerToken).get(), hello, &registered)
+          .ok());
+  nas::v1::AcquireTrialRequest acquire;
+  acquire.set_worker_id(registered.worker_id());
+  nas::v1::AcquireTrialResponse lease;
+  ASSERT_TRUE(
+      worker_->AcquireTrial(Context(kWorkerToken).get(), acquire, &lease).ok());
+  EXPECT_TRUE(lease.has_lease());
+  EXPECT_EQ(worker_->AcquireTrial(Context(kReadToken).get(), acquire, &lease)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(ServerTest, HealthServiceAnswersServingWithoutAToken) {

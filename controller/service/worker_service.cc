@@ -31,7 +31,7 @@ template <typename Request, typename Response, typename Core>
 grpc::Status ServeReport(const Authenticator& auth,
                          grpc::ServerContext* context, const Request& request,
                          Response* response, Core core) {
-  return Serve(auth, context, [&]() -> absl::Status {
+  return Serve(auth, Permission::kWork, context, [&]() -> absl::Status {
     RETURN_IF_ERROR(CheckReport(request.worker_id(), request.trial_id(),
                                 request.attempt()));
     ASSIGN_OR_RETURN(*response, core());
@@ -44,7 +44,7 @@ grpc::Status ServeReport(const Authenticator& auth,
 grpc::Status WorkerServiceImpl::RegisterWorker(
     grpc::ServerContext* context, const nas::v1::RegisterWorkerRequest* request,
     nas::v1::RegisterWorkerResponse* response) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kWork, context, [&]() -> absl::Status {
     if (request->info().name().empty()) {
       return absl::InvalidArgumentError("info.name is required");
     }
@@ -56,7 +56,7 @@ grpc::Status WorkerServiceImpl::RegisterWorker(
 grpc::Status WorkerServiceImpl::AcquireTrial(
     grpc::ServerContext* context, const nas::v1::AcquireTrialRequest* request,
     nas::v1::AcquireTrialResponse* response) {
-  return Serve(*auth_, context, [&]() -> absl::Status {
+  return Serve(*auth_, Permission::kWork, context, [&]() -> absl::Status {
     if (request->worker_id().empty()) {
       return absl::InvalidArgumentError("worker_id is required");
     }

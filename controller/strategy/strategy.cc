@@ -104,9 +104,6 @@ class StrategyBase : public Strategy {
     state.set_kind(kind_);
     state.set_num_decisions(space_->num_decisions());
     for (uint64_t w : rng_.state()) state.add_rng(w);
-    std::vector<uint64_t> seen(seen_.begin(), seen_.end());
-    std::sort(seen.begin(), seen.end());  // Same state, same bytes.
-    state.mutable_seen()->Add(seen.begin(), seen.end());
     state.set_exhausted(exhausted_);
     SaveExtra(&state);
     return state.SerializeAsString();
@@ -127,10 +124,20 @@ class StrategyBase : public Strategy {
     Rng::State words;
     for (int i = 0; i < 4; ++i) words[i] = state.rng(i);
     rng_.set_state(words);
-    seen_.clear();
-    seen_.insert(state.seen().begin(), state.seen().end());
-    seen_encodings_.clear();
     exhausted_ = state.exhausted();
+    return absl::OkStatus();
+  }
+
+  absl::Status MarkSeen(const Architecture& arch) final {
+    ASSIGN_OR_RETURN(const uint64_t hash, CanonicalHash(arch));
+    seen_.insert(hash);
+    return absl::OkStatus();
+  }
+
+  absl::Status ForgetSeen(const Architecture& arch) final {
+    ASSIGN_OR_RETURN(const uint64_t hash, CanonicalHash(arch));
+    seen_.erase(hash);
+    seen_encodings_.clear();  // A cache of seen_: may now hold `arch`.
     return absl::OkStatus();
   }
 
@@ -168,6 +175,13 @@ class StrategyBase : public Strategy {
     if (!seen_encodings_.insert(key).second) return false;
     *canonical = space_->Canonical(e);
     return seen_.insert(Fingerprint(*canonical)).second;
+  }
+
+  // The dedup key of `arch`: the fingerprint of its canonical string.
+  absl::StatusOr<uint64_t> CanonicalHash(const Architecture& arch) const {
+    if (!arch.canonical().empty()) return Fingerprint(arch.canonical());
+    ASSIGN_OR_RETURN(Encoding e, space_->Encode(arch));
+    return Fingerprint(space_->Canonical(space_->Minimal(e)));
   }
 
   absl::Status Exhausted() const {

@@ -4,10 +4,13 @@
 // learns from their results (Observe). It is asynchronous: any number of
 // suggestions may be outstanding, and results may arrive in any order (or
 // never). It never hands out an architecture whose canonical hash it has
-// already suggested or observed. Its whole state, including the random
-// generator, serializes to bytes; a restored strategy continues exactly as
-// the original would have. Suggest and Observe cost O(1) in the history
-// (hash-set dedup, bounded populations).
+// already suggested, observed or been told of (MarkSeen). Its state,
+// including the random generator but NOT the set of seen architectures,
+// serializes to bytes of a size bounded by the populations (not the
+// history); RestoreState plus MarkSeen of every architecture the original
+// had seen (the job's trials, from the store) continues exactly as the
+// original would have. Suggest, Observe and MarkSeen cost O(1) in the
+// history (hash-set dedup, bounded populations).
 //
 // Implementations (chosen by JobSpec.strategy): random search, regularized
 // evolution, REINFORCE, Pareto evolution. With a `target` on a secondary
@@ -55,10 +58,22 @@ class Strategy {
   virtual absl::Status Observe(const nas::v1::Architecture& arch,
                                const Result& result) = 0;
 
-  // The whole state as bytes.
+  // Records that `arch` was suggested or observed before (e.g. a trial in
+  // the store): it is never suggested again. Only `canonical` is read when
+  // set (a string hash, no canonicalization); otherwise the genotype is
+  // canonicalized. kInvalidArgument when it is not in the space.
+  virtual absl::Status MarkSeen(const nas::v1::Architecture& arch) = 0;
+  // Undoes the MarkSeen (or the dedup record of a Suggest) of `arch`, for a
+  // caller rolling back suggestions it could not persist (same input rules
+  // as MarkSeen).
+  virtual absl::Status ForgetSeen(const nas::v1::Architecture& arch) = 0;
+
+  // The state as bytes, without the seen set (see above).
   virtual std::string SaveState() const = 0;
   // Replaces the state with bytes from SaveState() of a strategy created from
-  // the same JobSpec. kInvalidArgument (and no change) on foreign bytes.
+  // the same JobSpec; the seen set is left as it is (a fresh strategy has
+  // none: MarkSeen the history). kInvalidArgument (and no change) on foreign
+  // bytes.
   virtual absl::Status RestoreState(absl::string_view bytes) = 0;
 
   virtual const Space& space() const = 0;

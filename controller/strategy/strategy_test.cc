@@ -80,15 +80,18 @@ Result Evaluate(const nas::v1::Architecture& arch) {
 
 // Runs `steps` steps of an asynchronous driver: each step suggests one
 // architecture and, while more than 3 are outstanding, observes the oldest.
-// Returns the hashes suggested.
-std::vector<std::string> Drive(Strategy& s, int steps,
-                               std::deque<nas::v1::Architecture>& pending) {
+// Returns the hashes suggested (and appends the architectures to `suggested`
+// if given).
+std::vector<std::string> Drive(
+    Strategy& s, int steps, std::deque<nas::v1::Architecture>& pending,
+    std::vector<nas::v1::Architecture>* suggested = nullptr) {
   std::vector<std::string> hashes;
   for (int i = 0; i < steps; ++i) {
     absl::StatusOr<nas::v1::Architecture> arch = s.Suggest();
     EXPECT_OK(arch);
     if (!arch.ok()) break;
     hashes.push_back(arch->hash());
+    if (suggested != nullptr) suggested->push_back(*arch);
     pending.push_back(*std::move(arch));
     while (pending.size() > 3) {
       EXPECT_OK(s.Observe(pending.front(), Evaluate(pending.front())));
@@ -140,17 +143,72 @@ TEST_P(ConformanceTest, RestoredStateContinuesLikeTheUninterruptedRun) {
   for (int k : {0, 1, 37, 150}) {
     std::unique_ptr<Strategy> original = Make(SpecWithSeed(9));
     std::deque<nas::v1::Architecture> pending;
-    Drive(*original, k, pending);
+    std::vector<nas::v1::Architecture> history;
+    Drive(*original, k, pending, &history);
     const std::string bytes = original->SaveState();
 
+    // As the scheduler does: the snapshot, then every trial from the store
+    // (in any order; half of them by genotype only).
     std::unique_ptr<Strategy> restored = Make(SpecWithSeed(9));
     ASSERT_OK(restored->RestoreState(bytes));
+    for (size_t i = history.size(); i-- > 0;) {
+      nas::v1::Architecture arch = history[i];
+      if (i % 2 == 0) arch.clear_canonical();
+      ASSERT_OK(restored->MarkSeen(arch));
+    }
     EXPECT_EQ(restored->SaveState(), bytes);
     std::deque<nas::v1::Architecture> pending_copy = pending;
     EXPECT_EQ(Drive(*original, 80, pending), Drive(*restored, 80, pending_copy))
         << "after " << k << " steps";
     EXPECT_EQ(original->SaveState(), restored->SaveState());
   }
+}
+
+TEST_P(ConformanceTest, SnapshotSizeDoesNotGrowWithTheHistory) {
+  std::unique_ptr<Strategy> s = Make(SpecWithSeed(11));
+  std::deque<nas::v1::Architecture> pending;
+  Drive(*s, 100, pending);
+  const size_t early = s->SaveState().size();
+  Drive(*s, 400, pending);
+  // The old format grew by 8 bytes per architecture (3,200 here).
+  EXPECT_LE(s->SaveState().size(), early + 64);
+}
+
+TEST_P(ConformanceTest, ForgetSeenUndoesSuggestionsAfterARollback) {
+  std::unique_ptr<Strategy> s = Make(SpecWithSeed(13));
+  std::deque<nas::v1::Architecture> pending;
+  Drive(*s, 30, pending);
+  const std::string bytes = s->SaveState();
+  std::unique_ptr<Strategy> twin = Make(SpecWithSeed(13));
+  std::deque<nas::v1::Architecture> twin_pending;
+  Drive(*twin, 30, twin_pending);
+
+  // Five suggestions whose trials were never stored: roll them back.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK_AND_ASSIGN(nas::v1::Architecture lost, s->Suggest());
+    ASSERT_OK(s->ForgetSeen(lost));
+  }
+  ASSERT_OK(s->RestoreState(bytes));
+  EXPECT_EQ(Drive(*s, 40, pending), Drive(*twin, 40, twin_pending));
+}
+
+TEST_P(ConformanceTest, MarkSeenArchitecturesAreNeverSuggested) {
+  std::unique_ptr<Strategy> other = Make(SpecWithSeed(21));
+  std::deque<nas::v1::Architecture> other_pending;
+  std::vector<nas::v1::Architecture> marked;
+  Drive(*other, 40, other_pending, &marked);
+  std::unique_ptr<Strategy> s = Make(SpecWithSeed(21));
+  absl::flat_hash_set<std::string> hashes;
+  for (const nas::v1::Architecture& arch : marked) {
+    ASSERT_OK(s->MarkSeen(arch));
+    hashes.insert(arch.hash());
+  }
+  std::deque<nas::v1::Architecture> pending;
+  for (const std::string& h : Drive(*s, 100, pending)) {
+    EXPECT_FALSE(hashes.contains(h)) << h;
+  }
+  EXPECT_THAT(s->MarkSeen(nas::v1::Architecture()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_P(ConformanceTest, RestoreRejectsForeignBytesAndKeepsItsState) {

@@ -239,7 +239,10 @@ Table TrialsTable(const std::vector<nas::v1::Trial>& trials,
   std::set<std::string> others;
   for (const auto& trial : trials) {
     for (const auto& [name, value] : trial.metrics()) {
-      if (!seen.count(name)) others.insert(name);
+      // params and macs have their own columns.
+      if (!seen.count(name) && name != "params" && name != "macs") {
+        others.insert(name);
+      }
     }
   }
   metrics.insert(metrics.end(), others.begin(), others.end());

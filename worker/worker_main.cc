@@ -21,10 +21,13 @@
 #include "glog/logging.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
 #include "worker/eval/measure.h"
 #include "worker/eval/table_evaluator.h"
 #include "worker/eval/train_evaluator.h"
 #include "worker/service/worker_loop.h"
+#include "worker/service/worker_metrics.h"
 
 ABSL_FLAG(std::string, controller, "127.0.0.1:50051",
           "Controller address (host:port).");
@@ -36,6 +39,15 @@ ABSL_FLAG(
     std::string, auth_token_file, "",
     "File holding a bearer token sent as 'authorization: Bearer <token>'.");
 ABSL_FLAG(int, latency_batch_size, 32, "Batch size N of the batch-N latency.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Fashion-MNIST directory used when a trial names none (default: "
+          "the Debian dataset-fashion-mnist directory).");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve Prometheus metrics on this host:port at /metrics (empty: "
+          "off).");
+ABSL_FLAG(std::string, ca_cert, "",
+          "PEM root certificate(s): connect to the controller with TLS and "
+          "trust these roots (empty: plaintext).");
 
 namespace {
 
@@ -54,6 +66,16 @@ void OnSignal(int signal) {
 int Fail(const std::string& message) {
   std::cerr << "nas-worker: " << message << "\n";
   return 2;
+}
+
+// Contents of `path`, or false if it cannot be read.
+bool ReadFile(const std::string& path, std::string* contents) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  *contents = buffer.str();
+  return true;
 }
 
 }  // namespace
@@ -80,11 +102,34 @@ int main(int argc, char** argv) {
   std::string token;
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file);
       !path.empty()) {
-    std::ifstream in(path);
-    if (!in) return Fail(absl::StrCat("--auth_token_file: cannot read ", path));
-    std::stringstream contents;
-    contents << in.rdbuf();
-    token = std::string(absl::StripAsciiWhitespace(contents.str()));
+    if (!ReadFile(path, &token)) {
+      return Fail(absl::StrCat("--auth_token_file: cannot read ", path));
+    }
+    token = std::string(absl::StripAsciiWhitespace(token));
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
+  if (const std::string path = absl::GetFlag(FLAGS_ca_cert); !path.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!ReadFile(path, &ssl.pem_root_certs)) {
+      return Fail(absl::StrCat("--ca_cert: cannot read ", path));
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+
+  prometheus::Registry registry;
+  nas::worker::WorkerMetrics metrics(registry);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
+      !listen.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(listen);
+    } catch (const std::exception& e) {
+      return Fail(absl::StrCat("--metrics_listen=", listen, ": ", e.what()));
+    }
+    exposer->RegisterCollectable(
+        std::shared_ptr<prometheus::Registry>(&registry, [](auto*) {}));
+    LOG(INFO) << "metrics on http://" << listen << "/metrics";
   }
 
   nas::worker::TrainEvaluator::Options train_options;
@@ -96,6 +141,9 @@ int main(int argc, char** argv) {
           ? threads
           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   train_options.latency_batch_size = absl::GetFlag(FLAGS_latency_batch_size);
+  if (const std::string dir = absl::GetFlag(FLAGS_data_dir); !dir.empty()) {
+    train_options.fashion_mnist_dir = dir;
+  }
   auto train = nas::worker::TrainEvaluator::Create(train_options);
   if (!train.ok()) return Fail(train.status().ToString());
   nas::worker::TableEvaluator table;
@@ -110,8 +158,9 @@ int main(int argc, char** argv) {
       absl::StrCat(nas::worker::DeviceDescription(*device), " (",
                    at::get_num_threads(), " threads)"));
   options.auth_token = token;
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_controller),
-                                     grpc::InsecureChannelCredentials());
+  options.metrics = &metrics;
+  auto channel =
+      grpc::CreateChannel(absl::GetFlag(FLAGS_controller), credentials);
   auto loop = nas::worker::WorkerLoop::Create(
       options, nas::v1::WorkerService::NewStub(channel), train->get(), &table);
   if (!loop.ok()) return Fail(loop.status().ToString());

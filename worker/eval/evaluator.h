@@ -39,6 +39,10 @@ absl::Status FailureWithReason(absl::StatusCode code, absl::string_view reason,
 // "invalid_argument" for INVALID_ARGUMENT, otherwise "error".
 std::string FailureReason(const absl::Status& status);
 
+// Metric (EvalResult.metrics) with the training throughput in images/s; the
+// loop exports it as nas_worker_images_per_second.
+inline constexpr char kMetricImagesPerSecond[] = "images_per_second";
+
 // Everything a finished evaluation reports (CompleteTrialRequest).
 struct EvalResult {
   std::map<std::string, double> metrics;

@@ -172,6 +172,7 @@ absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
   m["train_loss"] = summary.last.train_loss;
   m["train_accuracy"] = summary.last.train_accuracy;
   m["train_seconds"] = summary.train_seconds;
+  m[kMetricImagesPerSecond] = summary.images_per_second;
   m["epochs"] = summary.epochs_completed;
   m["params"] = static_cast<double>(cost.params);
   m["macs"] = static_cast<double>(cost.macs);
@@ -181,7 +182,8 @@ absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
     ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> test,
                      GetDataset(config, false));
     ASSIGN_OR_RETURN(m["test_accuracy"],
-                     Accuracy(*net, *test, norm, options_.device, 256));
+                     Accuracy(*net, *test, norm, options_.device,
+                                     TrainOptions().eval_batch_size));
   }
   for (int batch : {1, options_.latency_batch_size}) {
     if (batch <= 0) continue;

@@ -8,7 +8,8 @@
 // Evaluate is thread-compatible (the loop calls it from one thread); the
 // dataset cache is internally synchronized. Metrics reported:
 //   accuracy (validation top-1 in [0, 1]), train_loss, train_accuracy,
-//   train_seconds, epochs, peak_memory_mb, latency_ms (batch-1 median),
+//   train_seconds, images_per_second (training throughput), epochs,
+//   peak_memory_mb, latency_ms (batch-1 median),
 //   params, macs, and test_accuracy when report_test is set.
 #ifndef NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
 #define NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_

@@ -78,7 +78,9 @@ class FakeWorkerService final : public nas::v1::WorkerService::Service {
                              nas::v1::CompleteTrialResponse*) override {
     absl::MutexLock lock(&mu);
     Record(context, *request, completed);
-    return grpc::Status::OK;
+    return complete_code == grpc::StatusCode::OK
+               ? grpc::Status::OK
+               : grpc::Status(complete_code, "refused by the fake");
   }
   grpc::Status FailTrial(grpc::ServerContext* context,
                          const nas::v1::FailTrialRequest* request,
@@ -93,6 +95,8 @@ class FakeWorkerService final : public nas::v1::WorkerService::Service {
   int64_t heartbeat_interval_ms ABSL_GUARDED_BY(mu) = 10;
   bool stop_on_progress ABSL_GUARDED_BY(mu) = false;
   bool stop_on_heartbeat ABSL_GUARDED_BY(mu) = false;
+  // CompleteTrial answers with this code (recording the request anyway).
+  grpc::StatusCode complete_code ABSL_GUARDED_BY(mu) = grpc::StatusCode::OK;
   std::vector<std::string> auth ABSL_GUARDED_BY(mu);
   std::vector<nas::v1::RegisterWorkerRequest> registrations ABSL_GUARDED_BY(mu);
   std::vector<nas::v1::AcquireTrialRequest> acquires ABSL_GUARDED_BY(mu);

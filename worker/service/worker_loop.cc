@@ -104,6 +104,7 @@ absl::Status WorkerLoop::Register() {
 }
 
 absl::Status WorkerLoop::Run() {
+  absl::Time idle_since = absl::Now();
   while (!shutting_down()) {
     if (worker_id_.empty()) {
       if (absl::Status s = Register(); !s.ok()) {
@@ -134,9 +135,21 @@ absl::Status WorkerLoop::Run() {
           absl::Milliseconds(std::max<int64_t>(1, response.retry_after_ms())));
       continue;
     }
-    RunTrial(response.lease());
+    const absl::Time trial_start = absl::Now();
+    if (options_.metrics != nullptr) {
+      options_.metrics->AddIdle(trial_start - idle_since);
+    }
+    const char* outcome = RunTrial(response.lease());
+    idle_since = absl::Now();
+    if (options_.metrics != nullptr) {
+      options_.metrics->AddBusy(idle_since - trial_start);
+      options_.metrics->TrialEnded(outcome);
+    }
     const int64_t done = trials_done_.fetch_add(1) + 1;
     if (options_.max_trials > 0 && done >= options_.max_trials) break;
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->AddIdle(absl::Now() - idle_since);
   }
   LOG(INFO) << "worker loop stopped after " << trials_done() << " trials";
   return absl::OkStatus();
@@ -171,33 +184,45 @@ void WorkerLoop::HeartbeatUntilDone(const nas::v1::TrialLease& lease,
 }
 
 template <typename Request, typename Response>
-void WorkerLoop::Report(grpc::Status (WorkerService::StubInterface::*method)(
-                            grpc::ClientContext*, const Request&, Response*),
-                        const Request& request) {
+WorkerLoop::Delivery WorkerLoop::Report(
+    grpc::Status (WorkerService::StubInterface::*method)(grpc::ClientContext*,
+                                                         const Request&,
+                                                         Response*),
+    const Request& request, int max_attempts) {
   absl::Duration backoff = options_.initial_backoff;
   for (int attempt = 1;; ++attempt) {
     Response response;
     absl::Status status = Call(method, request, &response);
-    if (status.ok()) return;
+    if (status.ok()) return Delivery::kAccepted;
     const bool retriable = absl::IsUnavailable(status) ||
                            absl::IsDeadlineExceeded(status) ||
                            absl::IsAborted(status);
-    // While shutting down, give up sooner: the lease will expire anyway.
-    const int max_attempts = shutting_down()
-                                 ? std::min(3, options_.max_report_attempts)
-                                 : options_.max_report_attempts;
-    if (!retriable || attempt >= max_attempts) {
-      LOG(WARNING) << "reporting trial " << request.trial_id()
-                   << " failed for good: " << status;
-      return;
+    if (!retriable) {
+      LOG(WARNING) << "the controller refused the report of trial "
+                   << request.trial_id() << ": " << status;
+      return Delivery::kRefused;
     }
-    absl::SleepFor(backoff);  // Not interruptible: the report must go out.
+    // While shutting down, give up sooner: the lease will expire anyway.
+    const int limit = shutting_down()
+                          ? (max_attempts > 0 ? std::min(3, max_attempts) : 3)
+                          : max_attempts;
+    if (limit > 0 && attempt >= limit) {
+      LOG(WARNING) << "reporting trial " << request.trial_id()
+                   << " failed for good after " << attempt
+                   << " attempts: " << status;
+      return Delivery::kUndelivered;
+    }
+    LOG_EVERY_N(WARNING, 10) << "reporting trial " << request.trial_id()
+                             << " failed (attempt " << attempt
+                             << "), retrying: " << status;
+    Sleep(backoff);  // Cut short by Shutdown(); the attempts then run out.
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }
 
-void WorkerLoop::Fail(const nas::v1::TrialLease& lease,
-                      const std::string& reason, const std::string& message) {
+const char* WorkerLoop::Fail(const nas::v1::TrialLease& lease,
+                             const std::string& reason,
+                             const std::string& message, const char* outcome) {
   nas::v1::FailTrialRequest request;
   request.set_worker_id(worker_id_);
   request.set_trial_id(lease.trial_id());
@@ -206,19 +231,21 @@ void WorkerLoop::Fail(const nas::v1::TrialLease& lease,
   request.set_message(message);
   LOG(INFO) << "trial " << lease.trial_id() << " failed (" << reason
             << "): " << message;
-  Report(&WorkerService::StubInterface::FailTrial, request);
+  return Report(&WorkerService::StubInterface::FailTrial, request,
+                options_.max_report_attempts) == Delivery::kAccepted
+             ? outcome
+             : kOutcomeLost;
 }
 
-void WorkerLoop::RunTrial(const nas::v1::TrialLease& lease) {
+const char* WorkerLoop::RunTrial(const nas::v1::TrialLease& lease) {
   VLOG(1) << "leased trial " << lease.trial_id() << " attempt "
           << lease.attempt();
   Evaluator* evaluator = lease.evaluation().has_train()   ? train_evaluator_
                          : lease.evaluation().has_table() ? table_evaluator_
                                                           : nullptr;
   if (evaluator == nullptr) {
-    Fail(lease, kReasonUnsupported,
-         "this worker cannot run the trial's evaluation kind");
-    return;
+    return Fail(lease, kReasonUnsupported,
+                "this worker cannot run the trial's evaluation kind");
   }
   TrialState state;
   std::thread heartbeat([&] { HeartbeatUntilDone(lease, state); });
@@ -259,17 +286,22 @@ void WorkerLoop::RunTrial(const nas::v1::TrialLease& lease) {
 
   if (state.lease_lost.load()) {
     LOG(WARNING) << "dropping trial " << lease.trial_id() << ": lease lost";
-    return;
+    return kOutcomeLost;
   }
   const bool interrupted = !result.ok() || result->stopped_early;
   if (shutting_down() && interrupted && !state.stop_requested.load()) {
-    Fail(lease, kReasonPreempted, "the worker is shutting down");
-    return;
+    return Fail(lease, kReasonPreempted, "the worker is shutting down",
+                kOutcomePreempted);
   }
   if (!result.ok()) {
-    Fail(lease, FailureReason(result.status()),
-         std::string(result.status().message()));
-    return;
+    return Fail(lease, FailureReason(result.status()),
+                std::string(result.status().message()));
+  }
+  if (options_.metrics != nullptr) {
+    if (auto it = result->metrics.find(kMetricImagesPerSecond);
+        it != result->metrics.end()) {
+      options_.metrics->SetImagesPerSecond(it->second);
+    }
   }
   nas::v1::CompleteTrialRequest request;
   request.set_worker_id(worker_id_);
@@ -282,7 +314,10 @@ void WorkerLoop::RunTrial(const nas::v1::TrialLease& lease) {
   request.set_params(result->params);
   request.set_macs(result->macs);
   request.set_stopped_early(result->stopped_early);
-  Report(&WorkerService::StubInterface::CompleteTrial, request);
+  return Report(&WorkerService::StubInterface::CompleteTrial, request,
+                /*max_attempts=*/0) == Delivery::kAccepted
+             ? kOutcomeCompleted
+             : kOutcomeLost;
 }
 
 }  // namespace nas::worker

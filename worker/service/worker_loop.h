@@ -6,15 +6,21 @@
 // reports every epoch with ReportProgress (stopping when answered STOP or
 // when a heartbeat says stop), and ends the trial with CompleteTrial or
 // FailTrial. When the controller is unreachable it retries with capped
-// exponential backoff; when it forgets the worker it registers again.
+// exponential backoff; when it forgets the worker it registers again. A
+// finished result is never dropped because the controller is down:
+// CompleteTrial is retried (backoff capped at max_backoff) until the
+// controller accepts or refuses it (e.g. FAILED_PRECONDITION for a stale
+// lease), or until Shutdown(). Optional WorkerMetrics count trial outcomes,
+// busy/idle time and training throughput.
 // Shutdown() (e.g. on SIGTERM) hands a trial in progress back with
 // FailTrial(reason "preempted") unless it has already finished, and makes
 // Run() return OK.
 //
 // Thread-safety: Run() is called once, from one thread; Shutdown() and
 // trials_done() may be called from any thread. The stub is shared; the
-// evaluators are not owned and must outlive the loop (either may be null:
-// that evaluation kind is then not offered and is failed as "unsupported").
+// evaluators and the metrics are not owned and must outlive the loop (either
+// evaluator may be null: that evaluation kind is then not offered and is
+// failed as "unsupported").
 #ifndef NAS_WORKER_SERVICE_WORKER_LOOP_H_
 #define NAS_WORKER_SERVICE_WORKER_LOOP_H_
 
@@ -31,6 +37,7 @@
 #include "grpcpp/client_context.h"
 #include "proto/nas/v1/service.grpc.pb.h"
 #include "worker/eval/evaluator.h"
+#include "worker/service/worker_metrics.h"
 
 namespace nas::worker {
 
@@ -45,8 +52,12 @@ struct WorkerLoopOptions {
   absl::Duration max_backoff = absl::Seconds(30);
   // Used when the controller does not say (heartbeat_interval_ms == 0).
   absl::Duration default_heartbeat_interval = absl::Seconds(10);
-  // Attempts of CompleteTrial / FailTrial while the controller is unreachable.
+  // Attempts of FailTrial while the controller is unreachable. CompleteTrial
+  // is retried without limit (a finished result is worth waiting for) unless
+  // the loop is shutting down.
   int max_report_attempts = 8;
+  // Not owned; may be null (no metrics).
+  WorkerMetrics* metrics = nullptr;
   // Return from Run() after this many trials (0: run until Shutdown()).
   int64_t max_trials = 0;
 };
@@ -82,16 +93,24 @@ class WorkerLoop {
           grpc::ClientContext*, const Request&, Response*),
       const Request& request, Response* response);
 
+  // How a CompleteTrial / FailTrial report ended.
+  enum class Delivery { kAccepted, kRefused, kUndelivered };
+
   absl::Status Register();
-  void RunTrial(const nas::v1::TrialLease& lease);
+  // Evaluates and reports one trial; returns its outcome (kOutcome*).
+  const char* RunTrial(const nas::v1::TrialLease& lease);
   void HeartbeatUntilDone(const nas::v1::TrialLease& lease, TrialState& state);
-  // Sends CompleteTrial or FailTrial, retrying while the controller is down.
+  // Sends CompleteTrial or FailTrial, retrying while the controller is down:
+  // at most `max_attempts` times (0: until accepted or refused; while
+  // shutting down at most 3 times).
   template <typename Request, typename Response>
-  void Report(grpc::Status (nas::v1::WorkerService::StubInterface::*method)(
-                  grpc::ClientContext*, const Request&, Response*),
-              const Request& request);
-  void Fail(const nas::v1::TrialLease& lease, const std::string& reason,
-            const std::string& message);
+  Delivery Report(grpc::Status (nas::v1::WorkerService::StubInterface::*method)(
+                      grpc::ClientContext*, const Request&, Response*),
+                  const Request& request, int max_attempts);
+  // Reports the failure; returns the trial's outcome (`outcome` if delivered).
+  const char* Fail(const nas::v1::TrialLease& lease, const std::string& reason,
+                   const std::string& message,
+                   const char* outcome = kOutcomeFailed);
 
   // Sleeps `d` or until Shutdown(); returns false if shutting down.
   bool Sleep(absl::Duration d);

@@ -1,5 +1,6 @@
 #include "worker/service/worker_loop.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,7 +18,9 @@
 #include "gtest/gtest.h"
 #include "worker/eval/table_evaluator.h"
 #include "worker/model/test_architectures.h"
+#include "prometheus/registry.h"
 #include "worker/service/fake_worker_service.h"
+#include "worker/service/worker_metrics.h"
 
 namespace nas::worker {
 namespace {
@@ -60,6 +63,7 @@ class WorkerLoopTest : public ::testing::Test {
 
   std::unique_ptr<WorkerLoop> MakeLoop(int64_t max_trials) {
     WorkerLoopOptions options;
+    options.metrics = &metrics_;
     options.info.set_name("test-worker");
     options.info.set_device("cpu");
     options.auth_token = "secret";
@@ -77,6 +81,8 @@ class WorkerLoopTest : public ::testing::Test {
   }
 
   testing::FakeWorkerService service_;
+  prometheus::Registry registry_;
+  WorkerMetrics metrics_{registry_};
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   TableEvaluator table_;
@@ -103,6 +109,9 @@ TEST_F(WorkerLoopTest, CompletesTableTrialsWithAuth) {
   EXPECT_THAT(service_.progress, SizeIs(3));
   EXPECT_THAT(service_.failed, SizeIs(0));
   EXPECT_THAT(service_.auth, Each(Eq("Bearer secret")));
+  EXPECT_EQ(metrics_.trials(kOutcomeCompleted), 3);
+  EXPECT_EQ(metrics_.trials(kOutcomeFailed), 0);
+  EXPECT_GT(metrics_.busy_seconds() + metrics_.idle_seconds(), 0);
 }
 
 TEST_F(WorkerLoopTest, ProgressAnsweredStopEndsTrialEarly) {
@@ -144,6 +153,7 @@ TEST_F(WorkerLoopTest, ShutdownHandsBackTheTrialAsPreempted) {
   EXPECT_EQ(service_.failed[0].trial_id(), 9);
   EXPECT_EQ(service_.failed[0].reason(), kReasonPreempted);
   EXPECT_THAT(service_.completed, SizeIs(0));
+  EXPECT_EQ(metrics_.trials(kOutcomePreempted), 1);
 }
 
 TEST_F(WorkerLoopTest, UnsupportedEvaluationAndMissingArchitectureFail) {
@@ -161,6 +171,7 @@ TEST_F(WorkerLoopTest, UnsupportedEvaluationAndMissingArchitectureFail) {
   EXPECT_EQ(service_.failed[1].trial_id(), 11);
   EXPECT_EQ(service_.failed[1].reason(), kReasonError);
   EXPECT_THAT(service_.failed[1].message(), ::testing::HasSubstr("bogus~0"));
+  EXPECT_EQ(metrics_.trials(kOutcomeFailed), 2);
 }
 
 TEST_F(WorkerLoopTest, ReconnectsWhenTheControllerComesBack) {
@@ -175,6 +186,71 @@ TEST_F(WorkerLoopTest, ReconnectsWhenTheControllerComesBack) {
   runner.join();
   absl::MutexLock lock(&service_.mu);
   EXPECT_THAT(service_.completed, SizeIs(1));
+}
+
+TEST_F(WorkerLoopTest, ResultIsRedeliveredWhenTheControllerComesBack) {
+  // The controller goes down while the trial runs and stays down for far
+  // longer than max_report_attempts backoffs (8 x <= 50 ms); the finished
+  // result must still arrive once it is back.
+  const int port = port_;
+  service_.AddLease(TableLease(13, /*simulated_seconds=*/0.2));
+  auto loop = MakeLoop(1);
+  std::thread runner([&] { EXPECT_OK(loop->Run()); });
+  service_.leased.WaitForNotification();
+  server_->Shutdown();
+  server_.reset();
+  absl::SleepFor(absl::Seconds(1.5));
+  {
+    absl::MutexLock lock(&service_.mu);
+    EXPECT_THAT(service_.completed, SizeIs(0));
+  }
+  StartServer(absl::StrCat("127.0.0.1:", port));
+  runner.join();
+  absl::MutexLock lock(&service_.mu);
+  ASSERT_THAT(service_.completed, SizeIs(1));
+  EXPECT_EQ(service_.completed[0].trial_id(), 13);
+  EXPECT_EQ(metrics_.trials(kOutcomeCompleted), 1);
+}
+
+TEST_F(WorkerLoopTest, RefusedResultIsNotRetried) {
+  {
+    absl::MutexLock lock(&service_.mu);
+    service_.complete_code = grpc::StatusCode::FAILED_PRECONDITION;
+  }
+  service_.AddLease(TableLease(14));
+  EXPECT_OK(MakeLoop(1)->Run());
+  absl::MutexLock lock(&service_.mu);
+  EXPECT_THAT(service_.completed, SizeIs(1));
+  EXPECT_EQ(metrics_.trials(kOutcomeLost), 1);
+  EXPECT_EQ(metrics_.trials(kOutcomeCompleted), 0);
+}
+
+TEST(WorkerMetricsTest, ExportsTheDocumentedFamilies) {
+  prometheus::Registry registry;
+  WorkerMetrics metrics(registry);
+  metrics.TrialEnded(kOutcomeCompleted);
+  metrics.TrialEnded("bogus");
+  metrics.SetImagesPerSecond(250);
+  metrics.AddBusy(absl::Seconds(2));
+  metrics.AddIdle(absl::Seconds(-1));  // Ignored: counters never decrease.
+  std::map<std::string, double> values;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    for (const prometheus::ClientMetric& m : family.metric) {
+      std::string name = family.name;
+      for (const auto& label : m.label) {
+        absl::StrAppend(&name, "{", label.name, "=", label.value, "}");
+      }
+      values[name] = family.type == prometheus::MetricType::Gauge
+                         ? m.gauge.value
+                         : m.counter.value;
+    }
+  }
+  EXPECT_EQ(values["nas_worker_trials_total{outcome=completed}"], 1);
+  EXPECT_EQ(values["nas_worker_trials_total{outcome=lost}"], 1);
+  EXPECT_EQ(values["nas_worker_trials_total{outcome=failed}"], 0);
+  EXPECT_EQ(values["nas_worker_images_per_second"], 250);
+  EXPECT_EQ(values["nas_worker_busy_seconds_total"], 2);
+  EXPECT_EQ(values["nas_worker_idle_seconds_total"], 0);
 }
 
 }  // namespace

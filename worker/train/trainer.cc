@@ -122,6 +122,8 @@ absl::StatusOr<TrainSummary> Train(Network& net, const Dataset& train,
     const double total_steps =
         static_cast<double>(steps_per_epoch) * options.epochs;
     int64_t step = 0;
+    int64_t images_trained = 0;
+    double step_seconds = 0;
     const auto start = std::chrono::steady_clock::now();
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
       const auto epoch_start = std::chrono::steady_clock::now();
@@ -129,6 +131,7 @@ absl::StatusOr<TrainSummary> Train(Network& net, const Dataset& train,
       std::shuffle(order.begin(), order.end(), rng);
       double loss_sum = 0;
       int64_t correct = 0;
+      const auto steps_start = std::chrono::steady_clock::now();
       for (int64_t first = 0; first < train.size();
            first += options.batch_size) {
         if (callbacks.should_stop && callbacks.should_stop()) {
@@ -165,8 +168,13 @@ absl::StatusOr<TrainSummary> Train(Network& net, const Dataset& train,
         optimizer.step();
         loss_sum += loss_value * chunk.size();
         correct += CountCorrect(logits.detach(), batch.labels);
+        images_trained += chunk.size();
         ++step;
       }
+      step_seconds +=
+          Seconds(std::chrono::steady_clock::now() - steps_start).count();
+      summary.images_per_second =
+          step_seconds > 0 ? images_trained / step_seconds : 0;
       EpochStats stats;
       stats.epoch = epoch;
       stats.train_loss = loss_sum / train.size();

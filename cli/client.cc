@@ -60,6 +60,15 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext(
   return ctx;
 }
 
+std::unique_ptr<Client> ConnectOrReport(const CliContext& context) {
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(context);
+  if (!client.ok()) {
+    *context.err << "nasctl: " << client.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
 bool ListAllTrials(Client& client, nas::v1::ListTrialsRequest request,
                    long long want, std::vector<nas::v1::Trial>* trials,
                    grpc::Status* rpc) {

@@ -46,6 +46,9 @@ class Client {
   std::unique_ptr<nas::v1::SearchService::Stub> stub_;
 };
 
+// Client::Create, or nullptr after printing why to context.err.
+std::unique_ptr<Client> ConnectOrReport(const CliContext& context);
+
 // Pages through ListTrials with `request` until `want` trials (0: all) or
 // the end. On an RPC error returns false and sets *rpc.
 bool ListAllTrials(Client& client, nas::v1::ListTrialsRequest request,

@@ -15,14 +15,16 @@
 namespace nas::cli {
 namespace {
 
-// Connects, or prints why not; nullptr then.
-std::unique_ptr<Client> Connect(const CliContext& context) {
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(context);
-  if (!client.ok()) {
-    *context.err << "nasctl: " << client.status().message() << "\n";
-    return nullptr;
+// --format's value, or false after printing the error.
+bool FormatOrMisuse(const CliContext& context, const char* verb,
+                    const ParsedArgs& parsed, Format* format) {
+  absl::StatusOr<Format> f = ParseFormat(parsed.Get("format", "table"));
+  if (!f.ok()) {
+    *context.err << "nasctl " << verb << ": " << f.status().message() << "\n";
+    return false;
   }
-  return std::move(*client);
+  *format = *f;
+  return true;
 }
 
 // Parses the verb's options; on misuse prints the error and usage.
@@ -56,7 +58,7 @@ int RunJobRpc(const CliContext& context, const Args& args, const char* verb,
               JobRpc rpc) {
   ParsedArgs parsed;
   if (!ParseOrMisuse(context, verb, args, {}, 1, &parsed)) return kExitUsage;
-  auto client = Connect(context);
+  auto client = ConnectOrReport(context);
   if (!client) return kExitFailure;
   nas::v1::JobRequest req;
   req.set_job_id(parsed.positional[0]);
@@ -83,7 +85,7 @@ int RunSubmit(const CliContext& context, const Args& args) {
     }
     return kExitUsage;
   }
-  auto client = Connect(context);
+  auto client = ConnectOrReport(context);
   if (!client) return kExitFailure;
   nas::v1::CreateJobRequest req;
   *req.mutable_spec() = checked.spec;
@@ -100,12 +102,9 @@ int RunJobs(const CliContext& context, const Args& args) {
   if (!ParseOrMisuse(context, "jobs", args, {{"format", true}}, 0, &parsed)) {
     return kExitUsage;
   }
-  absl::StatusOr<Format> format = ParseFormat(parsed.Get("format", "table"));
-  if (!format.ok()) {
-    *context.err << "nasctl jobs: " << format.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto client = Connect(context);
+  Format format;
+  if (!FormatOrMisuse(context, "jobs", parsed, &format)) return kExitUsage;
+  auto client = ConnectOrReport(context);
   if (!client) return kExitFailure;
   std::vector<nas::v1::Job> jobs;
   nas::v1::ListJobsRequest req;
@@ -118,7 +117,7 @@ int RunJobs(const CliContext& context, const Args& args) {
     if (resp.next_page_token().empty()) break;
     req.set_page_token(resp.next_page_token());
   }
-  PrintTable(JobsTable(jobs), *format, *context.out);
+  PrintTable(JobsTable(jobs), format, *context.out);
   return kExitOk;
 }
 
@@ -127,19 +126,16 @@ int RunStatus(const CliContext& context, const Args& args) {
   if (!ParseOrMisuse(context, "status", args, {{"format", true}}, 1, &parsed)) {
     return kExitUsage;
   }
-  absl::StatusOr<Format> format = ParseFormat(parsed.Get("format", "table"));
-  if (!format.ok()) {
-    *context.err << "nasctl status: " << format.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto client = Connect(context);
+  Format format;
+  if (!FormatOrMisuse(context, "status", parsed, &format)) return kExitUsage;
+  auto client = ConnectOrReport(context);
   if (!client) return kExitFailure;
   grpc::Status rpc;
   nas::v1::Job job;
   if (!FetchJob(*client, parsed.positional[0], &job, &rpc)) {
     return ReportRpcError(context, client->address(), "status", rpc);
   }
-  PrintTable(JobDetails(job), *format, *context.out);
+  PrintTable(JobDetails(job), format, *context.out);
   return kExitOk;
 }
 
@@ -154,7 +150,7 @@ int RunWatch(const CliContext& context, const Args& args) {
     *context.err << "nasctl watch: --interval_ms must be a positive integer\n";
     return kExitUsage;
   }
-  auto client = Connect(context);
+  auto client = ConnectOrReport(context);
   if (!client) return kExitFailure;
   const absl::Time start = absl::Now();
   double completed_at_start = -1;
@@ -225,7 +221,7 @@ int RunTrials(const CliContext& context, const Args& args) {
     return kExitUsage;
   }
   const std::string job_id = parsed.positional[0];
-  auto client = Connect(context);
+  auto client = ConnectOrReport(context);
   if (!client) return kExitFailure;
   grpc::Status rpc;
   nas::v1::Job job;
@@ -296,7 +292,7 @@ int RunExtend(const CliContext& context, const Args& args) {
                     "(non-negative integers, not both 0)\n";
     return kExitUsage;
   }
-  auto client = Connect(context);
+  auto client = ConnectOrReport(context);
   if (!client) return kExitFailure;
   nas::v1::ExtendBudgetRequest req;
   req.set_job_id(parsed.positional[0]);

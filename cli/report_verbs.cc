@@ -42,22 +42,19 @@ int RunReport(const CliContext& context, const Args& args) {
     if (!parsed.ok()) *context.err << "nasctl report: " << parsed.status().message() << "\n";
     return VerbMisuse(context, "report");
   }
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(context);
-  if (!client.ok()) {
-    *context.err << "nasctl: " << client.status().message() << "\n";
-    return kExitFailure;
-  }
+  std::unique_ptr<Client> client = ConnectOrReport(context);
+  if (!client) return kExitFailure;
   const std::string job_id = parsed->positional[0];
   grpc::Status rpc;
   nas::v1::Job job;
-  if (!FetchJob(**client, job_id, &job, &rpc)) {
-    return ReportRpcError(context, (*client)->address(), "report", rpc);
+  if (!FetchJob(*client, job_id, &job, &rpc)) {
+    return ReportRpcError(context, client->address(), "report", rpc);
   }
   nas::v1::ListTrialsRequest req;
   req.set_job_id(job_id);
   std::vector<nas::v1::Trial> trials;
-  if (!ListAllTrials(**client, req, 0, &trials, &rpc)) {
-    return ReportRpcError(context, (*client)->address(), "report", rpc);
+  if (!ListAllTrials(*client, req, 0, &trials, &rpc)) {
+    return ReportRpcError(context, client->address(), "report", rpc);
   }
   const std::string out = parsed->Get("out", "");
   if (!WriteFile(context, out, RenderReport(job, trials))) return kExitFailure;
@@ -77,16 +74,13 @@ int RunExport(const CliContext& context, const Args& args) {
     *context.err << "nasctl export: --trial must be a trial id\n";
     return kExitUsage;
   }
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(context);
-  if (!client.ok()) {
-    *context.err << "nasctl: " << client.status().message() << "\n";
-    return kExitFailure;
-  }
+  std::unique_ptr<Client> client = ConnectOrReport(context);
+  if (!client) return kExitFailure;
   const std::string job_id = parsed->positional[0];
   grpc::Status rpc;
   nas::v1::Job job;
-  if (!FetchJob(**client, job_id, &job, &rpc)) {
-    return ReportRpcError(context, (*client)->address(), "export", rpc);
+  if (!FetchJob(*client, job_id, &job, &rpc)) {
+    return ReportRpcError(context, client->address(), "export", rpc);
   }
   // The asked-for trial, else the best completed one.
   nas::v1::ListTrialsRequest req;
@@ -100,8 +94,8 @@ int RunExport(const CliContext& context, const Args& args) {
     req.set_order(nas::v1::ORDER_BY_OBJECTIVE);
     req.add_states(nas::v1::SUCCEEDED);
   }
-  if (!ListAllTrials(**client, req, want, &trials, &rpc)) {
-    return ReportRpcError(context, (*client)->address(), "export", rpc);
+  if (!ListAllTrials(*client, req, want, &trials, &rpc)) {
+    return ReportRpcError(context, client->address(), "export", rpc);
   }
   const nas::v1::Trial* trial = nullptr;
   for (const auto& t : trials) {

@@ -10,23 +10,8 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-10}
 long_trials=${2:-100000}
 prefill=${3:-5000}
-bazel_cmd=${BAZEL:-bazel}
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-
-$bazel_cmd build -c opt //bench/controller_load >/dev/null 2>&1 ||
-  $bazel_cmd build -c opt //bench/controller_load
-bench="$($bazel_cmd info -c opt bazel-bin 2>/dev/null)/bench/controller_load/controller_load"
-
-tmp=$(mktemp -d /tmp/controller-load.XXXXXX)
-chmod 755 "$tmp"
-cleanup() {
-  bash tools/pg.sh stop "$tmp/pg" || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-eval "$(bash tools/pg.sh start "$tmp/pg")"
-base=${NAS_TEST_PG_ADMIN_DSN%/*}
+source tools/bench_lib.sh
+bench_start //bench/controller_load:controller_load controller-load
 "$pgbin/psql" -qX "$NAS_TEST_PG_ADMIN_DSN" -c "CREATE DATABASE nas_load" \
   -c "CREATE DATABASE optuna_peer"
 

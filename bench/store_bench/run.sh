@@ -9,23 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
 fill=${2:-1000000}
-bazel_cmd=${BAZEL:-bazel}
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-
-$bazel_cmd build -c opt //bench/store_bench >/dev/null 2>&1 ||
-  $bazel_cmd build -c opt //bench/store_bench
-bench="$($bazel_cmd info -c opt bazel-bin 2>/dev/null)/bench/store_bench/store_bench"
-
-tmp=$(mktemp -d /tmp/store-bench.XXXXXX)
-chmod 755 "$tmp"
-cleanup() {
-  bash tools/pg.sh stop "$tmp/pg" || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-eval "$(bash tools/pg.sh start "$tmp/pg")"
-base=${NAS_TEST_PG_ADMIN_DSN%/*}
+source tools/bench_lib.sh
+bench_start //bench/store_bench:store_bench store-bench
 "$pgbin/psql" -qX "$NAS_TEST_PG_ADMIN_DSN" -c "CREATE DATABASE nas_bench" -c "CREATE DATABASE raw_bench"
 "$pgbin/psql" -qX "$base/raw_bench" -c \
   "CREATE TABLE one_row (id bigserial PRIMARY KEY, v int NOT NULL, t timestamptz NOT NULL DEFAULT now())"

@@ -34,54 +34,67 @@ std::string ToJson(const google::protobuf::Message& m) {
   return json;
 }
 
+// Parses `JOB --out PATH [extra options]`, connects and fetches the job.
+// Returns -1 on success, else the exit code (after printing why).
+int OpenJob(const CliContext& context, const char* verb, const Args& args,
+            std::vector<OptionSpec> options, ParsedArgs* parsed,
+            std::unique_ptr<Client>* client, nas::v1::Job* job) {
+  options.push_back({"out", true});
+  absl::StatusOr<ParsedArgs> p = ParseVerbArgs(args, options);
+  if (!p.ok() || p->positional.size() != 1 || !p->Has("out")) {
+    if (!p.ok()) *context.err << "nasctl " << verb << ": " << p.status().message() << "\n";
+    return VerbMisuse(context, verb);
+  }
+  *parsed = std::move(*p);
+  *client = ConnectOrReport(context);
+  if (!*client) return kExitFailure;
+  grpc::Status rpc;
+  if (!FetchJob(**client, parsed->positional[0], job, &rpc)) {
+    return ReportRpcError(context, (*client)->address(), verb, rpc);
+  }
+  return -1;
+}
+
 }  // namespace
 
 int RunReport(const CliContext& context, const Args& args) {
-  absl::StatusOr<ParsedArgs> parsed = ParseVerbArgs(args, {{"out", true}});
-  if (!parsed.ok() || parsed->positional.size() != 1 || !parsed->Has("out")) {
-    if (!parsed.ok()) *context.err << "nasctl report: " << parsed.status().message() << "\n";
-    return VerbMisuse(context, "report");
-  }
-  std::unique_ptr<Client> client = ConnectOrReport(context);
-  if (!client) return kExitFailure;
-  const std::string job_id = parsed->positional[0];
-  grpc::Status rpc;
+  ParsedArgs parsed;
+  std::unique_ptr<Client> client;
   nas::v1::Job job;
-  if (!FetchJob(*client, job_id, &job, &rpc)) {
-    return ReportRpcError(context, client->address(), "report", rpc);
+  if (int code = OpenJob(context, "report", args, {}, &parsed, &client, &job);
+      code >= 0) {
+    return code;
   }
+  const std::string job_id = parsed.positional[0];
+  grpc::Status rpc;
   nas::v1::ListTrialsRequest req;
   req.set_job_id(job_id);
   std::vector<nas::v1::Trial> trials;
   if (!ListAllTrials(*client, req, 0, &trials, &rpc)) {
     return ReportRpcError(context, client->address(), "report", rpc);
   }
-  const std::string out = parsed->Get("out", "");
+  const std::string out = parsed.Get("out", "");
   if (!WriteFile(context, out, RenderReport(job, trials))) return kExitFailure;
   *context.out << out << "\n";
   return kExitOk;
 }
 
 int RunExport(const CliContext& context, const Args& args) {
-  absl::StatusOr<ParsedArgs> parsed =
-      ParseVerbArgs(args, {{"out", true}, {"trial", true}});
-  if (!parsed.ok() || parsed->positional.size() != 1 || !parsed->Has("out")) {
-    if (!parsed.ok()) *context.err << "nasctl export: " << parsed.status().message() << "\n";
-    return VerbMisuse(context, "export");
+  ParsedArgs parsed;
+  std::unique_ptr<Client> client;
+  nas::v1::Job job;
+  if (int code = OpenJob(context, "export", args, {{"trial", true}}, &parsed,
+                         &client, &job);
+      code >= 0) {
+    return code;
   }
-  absl::StatusOr<long long> trial_id = parsed->GetInt("trial", 0);
+  absl::StatusOr<long long> trial_id = parsed.GetInt("trial", 0);
   if (!trial_id.ok() || *trial_id < 0) {
     *context.err << "nasctl export: --trial must be a trial id\n";
     return kExitUsage;
   }
-  std::unique_ptr<Client> client = ConnectOrReport(context);
-  if (!client) return kExitFailure;
-  const std::string job_id = parsed->positional[0];
+  const std::string job_id = parsed.positional[0];
   grpc::Status rpc;
-  nas::v1::Job job;
-  if (!FetchJob(*client, job_id, &job, &rpc)) {
-    return ReportRpcError(context, client->address(), "export", rpc);
-  }
   // The asked-for trial, else the best completed one.
   nas::v1::ListTrialsRequest req;
   req.set_job_id(job_id);
@@ -112,7 +125,7 @@ int RunExport(const CliContext& context, const Args& args) {
     return kExitUsage;
   }
   const std::filesystem::path dir =
-      std::filesystem::path(parsed->Get("out", "")) / absl::StrCat("trial-", trial->id());
+      std::filesystem::path(parsed.Get("out", "")) / absl::StrCat("trial-", trial->id());
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {

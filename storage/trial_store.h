@@ -29,6 +29,7 @@
 #define NAS_STORAGE_TRIAL_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -91,6 +92,21 @@ struct ExpiredLease {
   int32_t old_attempt = 0;
   // true: PENDING again with attempt + 1; false: FAILED (too many expiries).
   bool requeued = false;
+};
+
+// A write issued now whose outcome is learnt later: Wait() blocks until it
+// committed (or failed) and returns the result; call it once.
+template <typename T>
+class PendingWrite {
+ public:
+  explicit PendingWrite(std::function<T()> wait) : wait_(std::move(wait)) {}
+  static PendingWrite Ready(T value) {
+    return PendingWrite([v = std::move(value)]() mutable { return std::move(v); });
+  }
+  T Wait() { return wait_(); }
+
+ private:
+  std::function<T()> wait_;
 };
 
 struct TrialQuery {
@@ -156,6 +172,40 @@ class TrialStore {
   virtual absl::StatusOr<std::optional<nas::v1::Trial>> AcquireTrial(
       const std::string& job_id, const std::string& worker_id,
       int64_t lease_deadline_ms, int64_t now_ms) = 0;
+
+  // ------------------------------------------------ asynchronous writes
+  // The hot trial transitions, issued without waiting: a write issued after
+  // another (by any thread) commits after it, so a caller may issue under
+  // its own lock (fixing the order) and wait outside it, letting the store
+  // commit many callers' writes together. Same semantics as the synchronous
+  // methods, which are Issue...().Wait(). The default runs the synchronous
+  // method at once.
+  virtual PendingWrite<absl::StatusOr<std::optional<nas::v1::Trial>>>
+  IssueAcquireTrial(const std::string& job_id, const std::string& worker_id,
+                    int64_t lease_deadline_ms, int64_t now_ms) {
+    return PendingWrite<absl::StatusOr<std::optional<nas::v1::Trial>>>::Ready(
+        AcquireTrial(job_id, worker_id, lease_deadline_ms, now_ms));
+  }
+  virtual PendingWrite<absl::Status> IssueCompleteTrial(
+      const TrialRef& ref, const TrialOutcome& outcome,
+      const std::optional<StrategySnapshot>& snapshot, int64_t now_ms) {
+    return PendingWrite<absl::Status>::Ready(
+        CompleteTrial(ref, outcome, snapshot, now_ms));
+  }
+  virtual PendingWrite<absl::StatusOr<FailResult>> IssueFailTrial(
+      const TrialRef& ref, const std::string& reason,
+      const std::string& message, int32_t max_attempts,
+      const std::optional<StrategySnapshot>& snapshot, int64_t now_ms) {
+    return PendingWrite<absl::StatusOr<FailResult>>::Ready(FailTrial(
+        ref, reason, message, max_attempts, snapshot, now_ms));
+  }
+  virtual PendingWrite<absl::Status> IssueAddMeasurement(
+      const TrialRef& ref, const nas::v1::Measurement& m,
+      int64_t lease_deadline_ms) {
+    absl::Status s = AddMeasurement(ref, m);
+    if (s.ok() && lease_deadline_ms > 0) s = ExtendLease(ref, lease_deadline_ms);
+    return PendingWrite<absl::Status>::Ready(s);
+  }
 
   // Moves the lease deadline of an active (LEASED/RUNNING) attempt.
   virtual absl::Status ExtendLease(const TrialRef& ref,

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "storage/sql/sql_trial_store.h"
 #include "storage/store_url.h"
 
 ABSL_FLAG(std::string, url, "sqlite:///tmp/store_bench.db", "store URL");
@@ -308,9 +309,21 @@ int main(int argc, char** argv) {
     if (!absl::SimpleAtoi(c, &clients) || clients < 1) {
       return Fail(absl::InvalidArgumentError(absl::StrCat("--clients: ", c)));
     }
+    auto* sql = dynamic_cast<nas::storage::sql::SqlTrialStore*>(store->get());
+    const auto before = sql != nullptr ? sql->write_stats()
+                                       : nas::storage::sql::GroupCommitter::Stats();
     auto rate = RunCycles(**store, clients, absl::GetFlag(FLAGS_seconds));
     if (!rate.ok()) return Fail(rate.status());
-    std::printf("cycles: clients=%d trials_per_s=%.1f\n", clients, *rate);
+    std::printf("cycles: clients=%d trials_per_s=%.1f", clients, *rate);
+    if (sql != nullptr) {
+      const auto after = sql->write_stats();
+      const int64_t tx = after.transactions - before.transactions;
+      std::printf(" writes_per_commit=%.1f",
+                  tx > 0 ? static_cast<double>(after.operations -
+                                               before.operations) / tx
+                         : 0.0);
+    }
+    std::printf("\n");
     std::fflush(stdout);
   }
   if (absl::GetFlag(FLAGS_fill_trials) > 0 &&

@@ -146,6 +146,7 @@ class PostgresTx : public SqlTx {
   }
 
   const std::optional<Failure>& failure() const { return failure_; }
+  bool broken() const override { return failure_.has_value(); }
 
  private:
   Connection* conn_;

@@ -47,6 +47,9 @@ class SqlTx {
                                         const std::vector<SqlParam>& params) = 0;
   // Runs a parameterless script of several statements (migrations).
   virtual absl::Status ExecScript(const std::string& sql) = 0;
+  // A statement of this transaction failed in the database (as opposed to a
+  // caller's own check failing): the transaction must not go on.
+  virtual bool broken() const = 0;
 };
 
 class SqlBackend {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -120,14 +121,17 @@ int CountIndex(TrialState s) {
 // (job, shard), in key order so concurrent writers lock rows in one order.
 class CountDelta {
  public:
+  // Puts every change on this shard (any shard will do: readers sum them)
+  // instead of the trial's own; -1 goes back to the trial's.
+  void SetShard(int64_t shard) { shard_ = shard; }
   void Move(const std::string& job_id, int64_t trial_id, TrialState from,
             TrialState to) {
-    auto& d = deltas_[{job_id, trial_id % kCountShards}];
+    auto& d = deltas_[{job_id, ShardOf(trial_id)}];
     if (CountIndex(from) >= 0) --d[CountIndex(from)];
     if (CountIndex(to) >= 0) ++d[CountIndex(to)];
   }
   void AddCacheHit(const std::string& job_id, int64_t trial_id) {
-    ++deltas_[{job_id, trial_id % kCountShards}][7];
+    ++deltas_[{job_id, ShardOf(trial_id)}][7];
   }
   absl::Status Flush(SqlTx& tx) {
     static const std::string* const kSql = [] {
@@ -140,6 +144,7 @@ class CountDelta {
       return new std::string(sql);
     }();
     for (const auto& [key, d] : deltas_) {
+      if (d == std::array<int64_t, 8>{}) continue;
       std::vector<SqlParam> params = {key.first, key.second};
       for (int64_t v : d) params.push_back(v);
       RETURN_IF_ERROR(tx.Query(*kSql, params));
@@ -149,6 +154,11 @@ class CountDelta {
   }
 
  private:
+  int64_t ShardOf(int64_t trial_id) const {
+    return shard_ >= 0 ? shard_ : trial_id % kCountShards;
+  }
+
+  int64_t shard_ = -1;
   std::map<std::pair<std::string, int64_t>, std::array<int64_t, 8>> deltas_;
 };
 
@@ -172,17 +182,57 @@ const std::string& TrialColumns() {
   return *kSql;
 }
 
-// PostgreSQL: AcquireTrial as one statement (lease, count shard, read back).
+// A PostgreSQL array literal of `values` (bound as a parameter, never
+// spliced into SQL): every element double-quoted, `"` and `\` escaped.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char ch : values[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string IntArray(const std::vector<int64_t>& values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
+// PostgreSQL: InsertTrials' rows in one statement (architectures upserted,
+// trials inserted in input order); returns the new trial ids.
+constexpr char kInsertTrialsPostgres[] =
+    "WITH input AS (SELECT * FROM unnest(CAST($2 AS TEXT[]), CAST($3 AS "
+    "TEXT[]), CAST($4 AS TEXT[]), CAST($5 AS BIGINT[]), CAST($6 AS BIGINT[]), "
+    "CAST($7 AS TEXT[])) WITH ORDINALITY AS i(hash, canonical, genotype, "
+    "params, macs, eval_key, n)), "
+    "arch AS (INSERT INTO architectures (hash, canonical, genotype, params, "
+    "macs) SELECT DISTINCT ON (hash) hash, canonical, CAST(genotype AS JSONB), "
+    "params, macs FROM input ORDER BY hash, n ON CONFLICT (hash) DO UPDATE SET "
+    "params = CASE WHEN excluded.params > 0 THEN excluded.params ELSE "
+    "architectures.params END, macs = CASE WHEN excluded.macs > 0 THEN "
+    "excluded.macs ELSE architectures.macs END RETURNING id, hash), "
+    "ins AS (INSERT INTO trials (job_id, architecture_id, eval_key, state, "
+    "attempt, create_time_ms) SELECT $1, arch.id, input.eval_key, 1, 1, $8 "
+    "FROM input JOIN arch ON arch.hash = input.hash ORDER BY input.n "
+    "RETURNING id) "
+    "SELECT id FROM ins ORDER BY id";
+
+// PostgreSQL: AcquireTrial as one statement (lease and read back). ($5, $6)
+// is the (create_time_ms, id) of the last trial this transaction leased:
+// the index scan starts after it instead of stepping over its own leases.
 const std::string& AcquirePostgres() {
   static const std::string* const kSql = new std::string(absl::StrCat(
       "WITH picked AS (UPDATE trials SET state = 2, worker_id = $2, "
       "lease_deadline_ms = $3, start_time_ms = $4, end_time_ms = NULL WHERE id "
-      "= (SELECT id FROM trials WHERE job_id = $1 AND state = 1 ORDER BY "
-      "create_time_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *), "
-      "counted AS (UPDATE job_trial_counts c SET pending = c.pending - 1, "
-      "leased = c.leased + 1 FROM picked p WHERE c.job_id = p.job_id AND "
-      "c.shard = p.id % ",
-      kCountShards, " RETURNING 1) ", kTrialSelect,
+      "= (SELECT id FROM trials WHERE job_id = $1 AND state = 1 AND "
+      "(create_time_ms, id) > ($5, $6) ORDER BY create_time_ms, id LIMIT 1 "
+      "FOR UPDATE SKIP LOCKED) RETURNING *) ",
+      kTrialSelect,
       "FROM picked t JOIN architectures a ON a.id = t.architecture_id"));
   return *kSql;
 }
@@ -249,28 +299,86 @@ absl::StatusOr<LockedTrial> LockTrial(SqlTx& tx, int64_t trial_id) {
   return t;
 }
 
-absl::Status WriteSnapshot(SqlTx& tx, const std::string& job_id,
+}  // namespace
+
+// What the write operations of one group-commit transaction defer to its
+// end: count changes (one UPDATE per job) and the newest strategy snapshot
+// of each job (one INSERT per job). Only the committer thread touches it.
+struct WriteBatch {
+  struct StagedSnapshot {
+    StrategySnapshot newest;
+    int64_t now_ms = 0;
+    int64_t oldest_version = 0;  // of the batch's snapshots of the job
+    size_t oldest_op = 0;        // the operation that staged it
+  };
+
+  void Begin() {
+    counts = CountDelta();
+    counts.SetShard(sequence++ % kCountShards);
+    snapshots.clear();
+    leased_up_to.clear();
+  }
+
+  CountDelta counts;
+  std::map<std::string, StagedSnapshot> snapshots;
+  // Per job, the (create_time_ms, id) of the last trial leased in this
+  // transaction.
+  std::map<std::string, std::pair<int64_t, int64_t>> leased_up_to;
+  size_t op = 0;  // the running operation's index in the transaction
+  int64_t sequence = 0;
+};
+
+namespace {
+
+// Stages `snapshot` (if any) to be written at the end of the transaction; a
+// later snapshot of the same job in the transaction replaces it, which is
+// exact since all commit together.
+absl::Status StageSnapshot(WriteBatch& batch, const std::string& job_id,
                            const std::optional<StrategySnapshot>& snapshot,
                            int64_t now_ms) {
   if (!snapshot.has_value()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(SqlRows rows,
-                   tx.Query("SELECT MAX(version) FROM strategy_snapshots "
-                            "WHERE job_id = $1",
-                            {job_id}));
-  if (!rows.empty() && !IsNull(rows[0], 0) &&
-      Int(rows[0], 0) >= snapshot->version) {
+  auto it = batch.snapshots.find(job_id);
+  if (it == batch.snapshots.end()) {
+    batch.snapshots[job_id] = {*snapshot, now_ms, snapshot->version, batch.op};
+    return absl::OkStatus();
+  }
+  if (it->second.newest.version >= snapshot->version) {
     return absl::FailedPreconditionError(absl::StrCat(
         "strategy snapshot version ", snapshot->version, " of job '", job_id,
-        "' is not newer than the stored version ", Int(rows[0], 0)));
+        "' is not newer than the stored version ", it->second.newest.version));
   }
-  RETURN_IF_ERROR(tx.Query(
-      "INSERT INTO strategy_snapshots (job_id, version, state, create_time_ms) "
-      "VALUES ($1, $2, $3, $4)",
-      {job_id, P(snapshot->version), Blob{snapshot->state}, P(now_ms)}));
-  return tx.Query(
-             "DELETE FROM strategy_snapshots WHERE job_id = $1 AND version < $2",
-             {job_id, P(snapshot->version - kKeptSnapshots)})
-      .status();
+  it->second.newest = *snapshot;
+  it->second.now_ms = now_ms;
+  return absl::OkStatus();
+}
+
+// Writes the staged snapshots; a version not newer than the stored one
+// blames the operation that staged it.
+absl::Status WriteSnapshots(SqlTx& tx, WriteBatch& batch,
+                            std::optional<size_t>* blame) {
+  for (const auto& [job_id, staged] : batch.snapshots) {
+    ASSIGN_OR_RETURN(SqlRows rows,
+                     tx.Query("SELECT MAX(version) FROM strategy_snapshots "
+                              "WHERE job_id = $1",
+                              {job_id}));
+    if (!rows.empty() && !IsNull(rows[0], 0) &&
+        Int(rows[0], 0) >= staged.oldest_version) {
+      *blame = staged.oldest_op;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "strategy snapshot version ", staged.oldest_version, " of job '",
+          job_id, "' is not newer than the stored version ", Int(rows[0], 0)));
+    }
+    RETURN_IF_ERROR(tx.Query(
+        "INSERT INTO strategy_snapshots (job_id, version, state, "
+        "create_time_ms) VALUES ($1, $2, $3, $4)",
+        {job_id, P(staged.newest.version), Blob{staged.newest.state},
+         P(staged.now_ms)}));
+    RETURN_IF_ERROR(
+        tx.Query("DELETE FROM strategy_snapshots WHERE job_id = $1 AND "
+                 "version < $2",
+                 {job_id, P(staged.newest.version - kKeptSnapshots)}));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JobObjectives> ReadObjectives(SqlTx& tx,
@@ -498,8 +606,9 @@ absl::StatusOr<Completion> NotCompleted(const TrialRef& ref, int32_t attempt,
                                           ": active attempt was not updated"));
 }
 
-// Locks, fences and ends the attempt; updates the counts.
-absl::StatusOr<Completion> CompleteState(SqlTx& tx, const TrialRef& ref,
+// Locks, fences and ends the attempt; stages the count changes.
+absl::StatusOr<Completion> CompleteState(SqlTx& tx, CountDelta& counts,
+                                         const TrialRef& ref,
                                          const TrialOutcome& outcome,
                                          const std::string& metrics_json,
                                          int64_t now_ms) {
@@ -519,10 +628,8 @@ absl::StatusOr<Completion> CompleteState(SqlTx& tx, const TrialRef& ref,
       "lease_deadline_ms = NULL WHERE id = $1",
       {P(ref.trial_id), P(int64_t{outcome.state}), P(now_ms), metrics_json,
        OptP(c.a), OptP(c.b), P(int64_t{outcome.cache_hit ? 1 : 0})}));
-  CountDelta counts;
   counts.Move(t.job_id, ref.trial_id, t.state, outcome.state);
   if (outcome.cache_hit) counts.AddCacheHit(t.job_id, ref.trial_id);
-  RETURN_IF_ERROR(counts.Flush(tx));
   return c;
 }
 
@@ -540,17 +647,8 @@ const std::string& CompletePostgres() {
       "old, jobs j WHERE t.id = old.id AND old.attempt = $2 AND old.state IN "
       "(2, 3) AND j.id = old.job_id RETURNING t.primary_objective, "
       "t.secondary_objective, j.primary_metric, j.primary_direction, "
-      "j.secondary_metric, j.secondary_direction), "
-      "counted AS (UPDATE job_trial_counts c SET "
-      "leased = c.leased - CASE WHEN old.state = 2 THEN 1 ELSE 0 END, "
-      "running = c.running - CASE WHEN old.state = 3 THEN 1 ELSE 0 END, "
-      "succeeded = c.succeeded + CASE WHEN CAST($3 AS INTEGER) = 4 THEN 1 "
-      "ELSE 0 END, stopped_early = c.stopped_early + CASE WHEN CAST($3 AS "
-      "INTEGER) = 6 THEN 1 ELSE 0 END, cache_hits = c.cache_hits + CAST($6 AS "
-      "INTEGER) FROM old WHERE EXISTS (SELECT 1 FROM upd) AND c.job_id = "
-      "old.job_id AND c.shard = old.id % ",
-      kCountShards,
-      ") SELECT old.job_id, old.state, old.attempt, old.architecture_id, "
+      "j.secondary_metric, j.secondary_direction) "
+      "SELECT old.job_id, old.state, old.attempt, old.architecture_id, "
       "(SELECT COUNT(*) FROM upd), upd.primary_objective, "
       "upd.secondary_objective, upd.primary_metric, upd.primary_direction, "
       "upd.secondary_metric, upd.secondary_direction, (SELECT "
@@ -562,7 +660,7 @@ const std::string& CompletePostgres() {
 }
 
 absl::StatusOr<Completion> CompleteStatePostgres(
-    SqlTx& tx, const TrialRef& ref, const TrialOutcome& outcome,
+    SqlTx& tx, CountDelta& counts, const TrialRef& ref, const TrialOutcome& outcome,
     const std::string& metrics_json, int64_t now_ms) {
   ASSIGN_OR_RETURN(
       SqlRows rows,
@@ -579,6 +677,9 @@ absl::StatusOr<Completion> CompleteStatePostgres(
   Completion c;
   c.job_id = Str(r, 0);
   c.architecture_id = Int(r, 3);
+  counts.Move(c.job_id, ref.trial_id, static_cast<TrialState>(Int(r, 1)),
+              outcome.state);
+  if (outcome.cache_hit) counts.AddCacheHit(c.job_id, ref.trial_id);
   if (!IsNull(r, 5)) c.a = Dbl(r, 5);
   if (!IsNull(r, 6)) c.b = Dbl(r, 6);
   c.objectives.primary_metric = Str(r, 7);
@@ -666,7 +767,25 @@ absl::Status ApplyMigrations(SqlBackend& backend,
 // ================================================================ store
 
 SqlTrialStore::SqlTrialStore(std::unique_ptr<SqlBackend> backend)
-    : backend_(std::move(backend)) {}
+    : backend_(std::move(backend)), batch_(std::make_unique<WriteBatch>()) {
+  GroupCommitter::Hooks hooks;
+  hooks.begin = [this] { batch_->Begin(); };
+  hooks.finish = [this](SqlTx& tx, std::optional<size_t>* blame) {
+    RETURN_IF_ERROR(WriteSnapshots(tx, *batch_, blame));
+    return batch_->counts.Flush(tx);
+  };
+  committer_ = std::make_unique<GroupCommitter>(backend_.get(), std::move(hooks));
+}
+
+SqlTrialStore::~SqlTrialStore() { committer_.reset(); }
+
+absl::Status SqlTrialStore::Write(
+    const std::function<absl::Status(SqlTx&)>& fn) {
+  return committer_->Run([this, &fn](SqlTx& tx, size_t index) {
+    batch_->op = index;
+    return fn(tx);
+  });
+}
 
 absl::StatusOr<std::unique_ptr<SqlTrialStore>> SqlTrialStore::Create(
     std::unique_ptr<SqlBackend> backend,
@@ -683,7 +802,7 @@ absl::StatusOr<nas::v1::Job> SqlTrialStore::CreateJob(
   ASSIGN_OR_RETURN(const std::string spec_json, ToJson(spec));
   const JobObjectives o = ObjectivesOf(spec);
   nas::v1::Job job;
-  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](SqlTx& tx) -> absl::Status {
     const std::string id = NewId("job");
     ASSIGN_OR_RETURN(
         SqlRows inserted,
@@ -704,6 +823,8 @@ absl::StatusOr<nas::v1::Job> SqlTrialStore::CreateJob(
       if (existing.empty()) {
         return absl::AbortedError("job request id raced; try again");
       }
+      // Its counts may have changes staged by this transaction.
+      RETURN_IF_ERROR(batch_->counts.Flush(tx));
       ASSIGN_OR_RETURN(job, ReadJob(tx, Str(existing[0], 0)));
       return absl::OkStatus();
     }
@@ -755,7 +876,7 @@ absl::Status SqlTrialStore::SetJobState(const std::string& job_id,
   if (state == nas::v1::JOB_STATE_UNSPECIFIED) {
     return absl::InvalidArgumentError("SetJobState: state is unspecified");
   }
-  return backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  return Write([&](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(SqlRows rows,
                      tx.Query("UPDATE jobs SET state = $2, message = $3, "
                               "update_time_ms = $4 WHERE id = $1 RETURNING id",
@@ -769,7 +890,7 @@ absl::Status SqlTrialStore::UpdateJobSpec(const std::string& job_id,
                                           int64_t now_ms) {
   ASSIGN_OR_RETURN(const std::string spec_json, ToJson(spec));
   const JobObjectives o = ObjectivesOf(spec);
-  return backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  return Write([&](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(JobObjectives old, ReadObjectives(tx, job_id));
     if (old.primary_metric != o.primary_metric ||
         old.primary_direction != o.primary_direction ||
@@ -801,12 +922,39 @@ absl::StatusOr<std::vector<int64_t>> SqlTrialStore::InsertTrials(
     genotypes.push_back(std::move(json));
   }
   std::vector<int64_t> ids;
-  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](SqlTx& tx) -> absl::Status {
     ids.clear();
     ASSIGN_OR_RETURN(SqlRows job,
                      tx.Query("SELECT id FROM jobs WHERE id = $1", {job_id}));
     if (job.empty()) return JobNotFound(job_id);
-    CountDelta counts;
+    CountDelta& counts = batch_->counts;
+    if (backend_->dialect() == Dialect::kPostgres && !trials.empty()) {
+      std::vector<std::string> hashes, canonicals, eval_keys;
+      std::vector<int64_t> params, macs;
+      for (const NewTrial& t : trials) {
+        hashes.push_back(t.architecture.hash());
+        canonicals.push_back(t.architecture.canonical());
+        eval_keys.push_back(t.eval_key);
+        params.push_back(t.params);
+        macs.push_back(t.macs);
+      }
+      ASSIGN_OR_RETURN(
+          SqlRows rows,
+          tx.Query(kInsertTrialsPostgres,
+                   {job_id, TextArray(hashes), TextArray(canonicals),
+                    TextArray(genotypes), IntArray(params), IntArray(macs),
+                    TextArray(eval_keys), P(now_ms)}));
+      if (rows.size() != trials.size()) {
+        return absl::InternalError(absl::StrCat(
+            "InsertTrials: inserted ", rows.size(), " of ", trials.size()));
+      }
+      for (const SqlRow& r : rows) {
+        ids.push_back(Int(r, 0));
+        counts.Move(job_id, ids.back(), nas::v1::TRIAL_STATE_UNSPECIFIED,
+                    nas::v1::PENDING);
+      }
+      return StageSnapshot(*batch_, job_id, snapshot, now_ms);
+    }
     for (size_t i = 0; i < trials.size(); ++i) {
       const NewTrial& t = trials[i];
       ASSIGN_OR_RETURN(
@@ -830,33 +978,58 @@ absl::StatusOr<std::vector<int64_t>> SqlTrialStore::InsertTrials(
       counts.Move(job_id, ids.back(), nas::v1::TRIAL_STATE_UNSPECIFIED,
                   nas::v1::PENDING);
     }
-    RETURN_IF_ERROR(WriteSnapshot(tx, job_id, snapshot, now_ms));
-    return counts.Flush(tx);
+    RETURN_IF_ERROR(StageSnapshot(*batch_, job_id, snapshot, now_ms));
+    return absl::OkStatus();
   }));
   return ids;
+}
+
+std::shared_future<absl::Status> SqlTrialStore::Issue(
+    std::function<absl::Status(SqlTx&)> fn) {
+  return committer_->Submit(
+      [this, fn = std::move(fn)](SqlTx& tx, size_t index) {
+        batch_->op = index;
+        return fn(tx);
+      });
 }
 
 absl::StatusOr<std::optional<nas::v1::Trial>> SqlTrialStore::AcquireTrial(
     const std::string& job_id, const std::string& worker_id,
     int64_t lease_deadline_ms, int64_t now_ms) {
-  std::optional<nas::v1::Trial> result;
-  if (backend_->dialect() == Dialect::kPostgres) {
-    // One round trip. Run twice after a lost connection, it leases a second
-    // trial; the first one's lease expires and it is requeued.
-    ASSIGN_OR_RETURN(SqlRows rows,
-                     backend_->Execute(AcquirePostgres(),
-                                       {job_id, worker_id,
-                                        P(lease_deadline_ms), P(now_ms)}));
-    if (rows.empty()) return result;
-    if (Int(rows[0], kHasLatenciesColumn) > 0) {
-      return GetTrial(Int(rows[0], 0), false);
+  return IssueAcquireTrial(job_id, worker_id, lease_deadline_ms, now_ms).Wait();
+}
+
+PendingWrite<absl::StatusOr<std::optional<nas::v1::Trial>>>
+SqlTrialStore::IssueAcquireTrial(const std::string& job_id,
+                                 const std::string& worker_id,
+                                 int64_t lease_deadline_ms, int64_t now_ms) {
+  using Result = absl::StatusOr<std::optional<nas::v1::Trial>>;
+  struct Out {
+    SqlRows rows;                          // PostgreSQL
+    std::optional<nas::v1::Trial> trial;  // SQLite
+  };
+  auto out = std::make_shared<Out>();
+  const bool postgres = backend_->dialect() == Dialect::kPostgres;
+  std::shared_future<absl::Status> done = Issue([=](SqlTx& tx) -> absl::Status {
+    if (postgres) {
+      // One statement: lease and read back.
+      const auto after =
+          batch_->leased_up_to
+              .try_emplace(job_id, std::numeric_limits<int64_t>::min(), 0)
+              .first;
+      ASSIGN_OR_RETURN(out->rows, tx.Query(AcquirePostgres(),
+                                           {job_id, worker_id,
+                                            P(lease_deadline_ms), P(now_ms),
+                                            P(after->second.first),
+                                            P(after->second.second)}));
+      if (!out->rows.empty()) {
+        batch_->counts.Move(job_id, Int(out->rows[0], 0), nas::v1::PENDING,
+                            nas::v1::LEASED);
+        after->second = {Int(out->rows[0], 6), Int(out->rows[0], 0)};
+      }
+      return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(auto trials, TrialsFromRows(nullptr, rows, false));
-    result = std::move(trials[0]);
-    return result;
-  }
-  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
-    result.reset();
+    out->trial.reset();
     ASSIGN_OR_RETURN(
         SqlRows rows,
         tx.Query("UPDATE trials SET state = 2, worker_id = $2, "
@@ -868,18 +1041,27 @@ absl::StatusOr<std::optional<nas::v1::Trial>> SqlTrialStore::AcquireTrial(
                  {job_id, worker_id, P(lease_deadline_ms), P(now_ms)}));
     if (rows.empty()) return absl::OkStatus();
     const int64_t id = Int(rows[0], 0);
-    CountDelta counts;
-    counts.Move(job_id, id, nas::v1::PENDING, nas::v1::LEASED);
-    RETURN_IF_ERROR(counts.Flush(tx));
-    ASSIGN_OR_RETURN(result, ReadTrial(tx, id, false));
+    batch_->counts.Move(job_id, id, nas::v1::PENDING, nas::v1::LEASED);
+    ASSIGN_OR_RETURN(out->trial, ReadTrial(tx, id, false));
     return absl::OkStatus();
-  }));
-  return result;
+  });
+  return PendingWrite<Result>([this, out, done, postgres]() -> Result {
+    RETURN_IF_ERROR(done.get());
+    if (!postgres) return std::move(out->trial);
+    std::optional<nas::v1::Trial> result;
+    if (out->rows.empty()) return result;
+    if (Int(out->rows[0], kHasLatenciesColumn) > 0) {
+      return GetTrial(Int(out->rows[0], 0), false);
+    }
+    ASSIGN_OR_RETURN(auto trials, TrialsFromRows(nullptr, out->rows, false));
+    result = std::move(trials[0]);
+    return result;
+  });
 }
 
 absl::Status SqlTrialStore::ExtendLease(const TrialRef& ref,
                                         int64_t lease_deadline_ms) {
-  return backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  return Write([&](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(LockedTrial t, LockTrial(tx, ref.trial_id));
     RETURN_IF_ERROR(CheckFence(ref, t.attempt, t.state));
     return tx.Query("UPDATE trials SET lease_deadline_ms = $2 WHERE id = $1",
@@ -890,7 +1072,13 @@ absl::Status SqlTrialStore::ExtendLease(const TrialRef& ref,
 
 absl::Status SqlTrialStore::AddMeasurement(const TrialRef& ref,
                                            const nas::v1::Measurement& m) {
-  return backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  return IssueAddMeasurement(ref, m, 0).Wait();
+}
+
+PendingWrite<absl::Status> SqlTrialStore::IssueAddMeasurement(
+    const TrialRef& ref, const nas::v1::Measurement& m,
+    int64_t lease_deadline_ms) {
+  std::shared_future<absl::Status> done = Issue([=](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(LockedTrial t, LockTrial(tx, ref.trial_id));
     RETURN_IF_ERROR(CheckFence(ref, t.attempt, t.state));
     std::map<std::string, double> sorted(m.metrics().begin(), m.metrics().end());
@@ -904,100 +1092,127 @@ absl::Status SqlTrialStore::AddMeasurement(const TrialRef& ref,
            std::isfinite(value) ? SqlParam(value) : SqlParam(nullptr),
            P(m.time_ms())}));
     }
+    if (t.state == nas::v1::LEASED || lease_deadline_ms > 0) {
+      RETURN_IF_ERROR(tx.Query(
+          "UPDATE trials SET state = 3, lease_deadline_ms = CASE WHEN $2 > 0 "
+          "THEN $2 ELSE lease_deadline_ms END WHERE id = $1",
+          {P(ref.trial_id), P(lease_deadline_ms)}));
+    }
     if (t.state == nas::v1::LEASED) {
-      RETURN_IF_ERROR(tx.Query("UPDATE trials SET state = 3 WHERE id = $1",
-                               {P(ref.trial_id)}));
-      CountDelta counts;
-      counts.Move(t.job_id, ref.trial_id, nas::v1::LEASED, nas::v1::RUNNING);
-      RETURN_IF_ERROR(counts.Flush(tx));
+      batch_->counts.Move(t.job_id, ref.trial_id, nas::v1::LEASED,
+                          nas::v1::RUNNING);
     }
     return absl::OkStatus();
   });
+  return PendingWrite<absl::Status>([done] { return done.get(); });
 }
 
 absl::Status SqlTrialStore::CompleteTrial(
     const TrialRef& ref, const TrialOutcome& outcome,
     const std::optional<StrategySnapshot>& snapshot, int64_t now_ms) {
+  return IssueCompleteTrial(ref, outcome, snapshot, now_ms).Wait();
+}
+
+PendingWrite<absl::Status> SqlTrialStore::IssueCompleteTrial(
+    const TrialRef& ref, const TrialOutcome& outcome,
+    const std::optional<StrategySnapshot>& snapshot, int64_t now_ms) {
   if (outcome.state != nas::v1::SUCCEEDED &&
       outcome.state != nas::v1::STOPPED_EARLY) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "CompleteTrial: outcome state must be SUCCEEDED or STOPPED_EARLY, not ",
-        nas::v1::TrialState_Name(outcome.state)));
+    return PendingWrite<absl::Status>::Ready(absl::InvalidArgumentError(
+        absl::StrCat("CompleteTrial: outcome state must be SUCCEEDED or "
+                     "STOPPED_EARLY, not ",
+                     nas::v1::TrialState_Name(outcome.state))));
   }
-  ASSIGN_OR_RETURN(const std::string metrics_json,
-                   MetricsToJson(outcome.metrics));
+  absl::StatusOr<std::string> json = MetricsToJson(outcome.metrics);
+  if (!json.ok()) return PendingWrite<absl::Status>::Ready(json.status());
   const bool postgres = backend_->dialect() == Dialect::kPostgres;
-  return backend_->Transact([&](SqlTx& tx) -> absl::Status {
-    // The fenced state change and its counts: one statement on PostgreSQL.
-    ASSIGN_OR_RETURN(Completion c,
-                     postgres ? CompleteStatePostgres(tx, ref, outcome,
-                                                      metrics_json, now_ms)
-                              : CompleteState(tx, ref, outcome, metrics_json,
-                                              now_ms));
-    if (c.done_before) return absl::OkStatus();  // A retried report.
-    if (outcome.params > 0 || outcome.macs > 0) {
-      RETURN_IF_ERROR(tx.Query(
-          "UPDATE architectures SET "
-          "params = CASE WHEN $2 > 0 THEN $2 ELSE params END, "
-          "macs = CASE WHEN $3 > 0 THEN $3 ELSE macs END WHERE id = $1",
-          {P(c.architecture_id), P(outcome.params), P(outcome.macs)}));
-    }
-    for (const auto& l : outcome.latencies) {
-      RETURN_IF_ERROR(tx.Query(
-          "INSERT INTO device_latency (architecture_id, device, batch_size, "
-          "median_ms, p90_ms, threads, trial_id) VALUES ($1, $2, $3, $4, $5, "
-          "$6, $7) ON CONFLICT (architecture_id, device, batch_size) DO "
-          "UPDATE SET median_ms = excluded.median_ms, p90_ms = "
-          "excluded.p90_ms, threads = excluded.threads, trial_id = "
-          "excluded.trial_id",
-          {P(c.architecture_id), l.device(), P(int64_t{l.batch_size()}),
-           P(l.median_ms()), P(l.p90_ms()), P(int64_t{l.threads()}),
-           P(ref.trial_id)}));
-    }
-    if (outcome.state == nas::v1::SUCCEEDED && c.a.has_value() &&
-        c.b.has_value()) {
-      if (!c.members.has_value()) {
-        ASSIGN_OR_RETURN(c.members, ReadMembers(tx, c.job_id));
-      }
-      RETURN_IF_ERROR(UpdateParetoMembers(tx, c.job_id, ref.trial_id,
-                                          c.objectives, {*c.a, *c.b},
-                                          *c.members));
-    }
-    return WriteSnapshot(tx, c.job_id, snapshot, now_ms);
-  });
+  std::shared_future<absl::Status> done = Issue(
+      [=, metrics_json = *std::move(json)](SqlTx& tx) -> absl::Status {
+        // The fenced state change: one statement on PostgreSQL.
+        CountDelta& counts = batch_->counts;
+        ASSIGN_OR_RETURN(
+            Completion c,
+            postgres ? CompleteStatePostgres(tx, counts, ref, outcome,
+                                             metrics_json, now_ms)
+                     : CompleteState(tx, counts, ref, outcome, metrics_json,
+                                     now_ms));
+        if (c.done_before) return absl::OkStatus();  // A retried report.
+        if (outcome.params > 0 || outcome.macs > 0) {
+          RETURN_IF_ERROR(tx.Query(
+              "UPDATE architectures SET "
+              "params = CASE WHEN $2 > 0 THEN $2 ELSE params END, "
+              "macs = CASE WHEN $3 > 0 THEN $3 ELSE macs END WHERE id = $1",
+              {P(c.architecture_id), P(outcome.params), P(outcome.macs)}));
+        }
+        for (const auto& l : outcome.latencies) {
+          RETURN_IF_ERROR(tx.Query(
+              "INSERT INTO device_latency (architecture_id, device, "
+              "batch_size, median_ms, p90_ms, threads, trial_id) VALUES ($1, "
+              "$2, $3, $4, $5, $6, $7) ON CONFLICT (architecture_id, device, "
+              "batch_size) DO UPDATE SET median_ms = excluded.median_ms, "
+              "p90_ms = excluded.p90_ms, threads = excluded.threads, "
+              "trial_id = excluded.trial_id",
+              {P(c.architecture_id), l.device(), P(int64_t{l.batch_size()}),
+               P(l.median_ms()), P(l.p90_ms()), P(int64_t{l.threads()}),
+               P(ref.trial_id)}));
+        }
+        if (outcome.state == nas::v1::SUCCEEDED && c.a.has_value() &&
+            c.b.has_value()) {
+          if (!c.members.has_value()) {
+            ASSIGN_OR_RETURN(c.members, ReadMembers(tx, c.job_id));
+          }
+          RETURN_IF_ERROR(UpdateParetoMembers(tx, c.job_id, ref.trial_id,
+                                              c.objectives, {*c.a, *c.b},
+                                              *c.members));
+        }
+        return StageSnapshot(*batch_, c.job_id, snapshot, now_ms);
+      });
+  return PendingWrite<absl::Status>([done] { return done.get(); });
 }
 
 absl::StatusOr<FailResult> SqlTrialStore::FailTrial(
     const TrialRef& ref, const std::string& reason, const std::string& message,
     int32_t max_attempts, const std::optional<StrategySnapshot>& snapshot,
     int64_t now_ms) {
+  return IssueFailTrial(ref, reason, message, max_attempts, snapshot, now_ms)
+      .Wait();
+}
+
+PendingWrite<absl::StatusOr<FailResult>> SqlTrialStore::IssueFailTrial(
+    const TrialRef& ref, const std::string& reason, const std::string& message,
+    int32_t max_attempts, const std::optional<StrategySnapshot>& snapshot,
+    int64_t now_ms) {
+  using Result = absl::StatusOr<FailResult>;
   if (max_attempts < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("FailTrial: max_attempts must be >= 1, got ", max_attempts));
+    return PendingWrite<Result>::Ready(absl::InvalidArgumentError(
+        absl::StrCat("FailTrial: max_attempts must be >= 1, got ", max_attempts)));
   }
-  FailResult result;
-  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  auto result = std::make_shared<FailResult>();
+  std::shared_future<absl::Status> done = Issue([=](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(LockedTrial t, LockTrial(tx, ref.trial_id));
     RETURN_IF_ERROR(CheckFence(ref, t.attempt, t.state));
-    result.will_retry = t.attempt < max_attempts;
-    result.next_attempt = result.will_retry ? t.attempt + 1 : 0;
-    const TrialState to = result.will_retry ? nas::v1::PENDING : nas::v1::FAILED;
+    result->will_retry = t.attempt < max_attempts;
+    result->next_attempt = result->will_retry ? t.attempt + 1 : 0;
+    const TrialState to =
+        result->will_retry ? nas::v1::PENDING : nas::v1::FAILED;
     RETURN_IF_ERROR(tx.Query(
         "UPDATE trials SET state = $2, attempt = $3, failure_reason = $4, "
         "failure_message = $5, lease_deadline_ms = NULL, end_time_ms = $6, "
         "worker_id = CASE WHEN $7 = 1 THEN NULL ELSE worker_id END "
         "WHERE id = $1",
         {P(ref.trial_id), P(int64_t{to}),
-         P(int64_t{result.will_retry ? t.attempt + 1 : t.attempt}), reason,
+         P(int64_t{result->will_retry ? t.attempt + 1 : t.attempt}), reason,
          message,
-         result.will_retry ? SqlParam(nullptr) : SqlParam(now_ms),
-         P(int64_t{result.will_retry ? 1 : 0})}));
-    RETURN_IF_ERROR(WriteSnapshot(tx, t.job_id, snapshot, now_ms));
-    CountDelta counts;
-    counts.Move(t.job_id, ref.trial_id, t.state, to);
-    return counts.Flush(tx);
-  }));
-  return result;
+         result->will_retry ? SqlParam(nullptr) : SqlParam(now_ms),
+         P(int64_t{result->will_retry ? 1 : 0})}));
+    RETURN_IF_ERROR(StageSnapshot(*batch_, t.job_id, snapshot, now_ms));
+    batch_->counts.Move(t.job_id, ref.trial_id, t.state, to);
+    return absl::OkStatus();
+  });
+  return PendingWrite<Result>([done, result]() -> Result {
+    RETURN_IF_ERROR(done.get());
+    return *result;
+  });
 }
 
 absl::StatusOr<std::vector<ExpiredLease>> SqlTrialStore::RequeueExpiredLeases(
@@ -1008,7 +1223,7 @@ absl::StatusOr<std::vector<ExpiredLease>> SqlTrialStore::RequeueExpiredLeases(
         max_expirations));
   }
   std::vector<ExpiredLease> expired;
-  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](SqlTx& tx) -> absl::Status {
     expired.clear();
     ASSIGN_OR_RETURN(
         SqlRows rows,
@@ -1016,7 +1231,7 @@ absl::StatusOr<std::vector<ExpiredLease>> SqlTrialStore::RequeueExpiredLeases(
                  "trials WHERE state IN (2, 3) AND lease_deadline_ms < $1 "
                  "ORDER BY id FOR UPDATE SKIP LOCKED",
                  {P(now_ms)}));
-    CountDelta counts;
+    CountDelta& counts = batch_->counts;
     for (const SqlRow& r : rows) {
       ExpiredLease e;
       e.trial_id = Int(r, 0);
@@ -1042,7 +1257,7 @@ absl::StatusOr<std::vector<ExpiredLease>> SqlTrialStore::RequeueExpiredLeases(
                   e.requeued ? nas::v1::PENDING : nas::v1::FAILED);
       expired.push_back(std::move(e));
     }
-    return counts.Flush(tx);
+    return absl::OkStatus();
   }));
   return expired;
 }
@@ -1050,7 +1265,7 @@ absl::StatusOr<std::vector<ExpiredLease>> SqlTrialStore::RequeueExpiredLeases(
 absl::StatusOr<int64_t> SqlTrialStore::CancelActiveTrials(
     const std::string& job_id, int64_t now_ms) {
   int64_t cancelled = 0;
-  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(SqlRows job,
                      tx.Query("SELECT id FROM jobs WHERE id = $1", {job_id}));
     if (job.empty()) return JobNotFound(job_id);
@@ -1058,7 +1273,7 @@ absl::StatusOr<int64_t> SqlTrialStore::CancelActiveTrials(
                      tx.Query("SELECT id, state FROM trials WHERE job_id = $1 "
                               "AND state IN (1, 2, 3) ORDER BY id FOR UPDATE",
                               {job_id}));
-    CountDelta counts;
+    CountDelta& counts = batch_->counts;
     for (const SqlRow& r : rows) {
       RETURN_IF_ERROR(tx.Query("UPDATE trials SET state = 7, end_time_ms = "
                                "$2, lease_deadline_ms = NULL WHERE id = $1",
@@ -1067,13 +1282,25 @@ absl::StatusOr<int64_t> SqlTrialStore::CancelActiveTrials(
                   nas::v1::CANCELLED);
     }
     cancelled = static_cast<int64_t>(rows.size());
-    return counts.Flush(tx);
+    return absl::OkStatus();
   }));
   return cancelled;
 }
 
 absl::StatusOr<nas::v1::Trial> SqlTrialStore::GetTrial(int64_t trial_id,
                                                        bool with_measurements) {
+  if (!with_measurements) {
+    // One autocommit statement, unless the trial has latencies to read.
+    ASSIGN_OR_RETURN(SqlRows rows,
+                     backend_->Execute(absl::StrCat(TrialColumns(),
+                                                    "WHERE t.id = $1"),
+                                       {P(trial_id)}));
+    if (rows.empty()) return TrialNotFound(trial_id);
+    if (Int(rows[0], kHasLatenciesColumn) == 0) {
+      ASSIGN_OR_RETURN(auto trials, TrialsFromRows(nullptr, rows, false));
+      return std::move(trials[0]);
+    }
+  }
   nas::v1::Trial trial;
   RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(trial, ReadTrial(tx, trial_id, with_measurements));
@@ -1221,6 +1448,15 @@ absl::StatusOr<std::vector<nas::v1::Trial>> SqlTrialStore::ParetoFront(
 absl::StatusOr<std::optional<CachedResult>> SqlTrialStore::LookupResult(
     const std::string& arch_hash, const std::string& eval_key) {
   std::optional<CachedResult> result;
+  // Most lookups miss: one autocommit statement answers those.
+  ASSIGN_OR_RETURN(SqlRows hit,
+                   backend_->Execute("SELECT t.id FROM trials t JOIN "
+                                     "architectures a ON a.id = "
+                                     "t.architecture_id WHERE a.hash = $1 AND "
+                                     "t.eval_key = $2 AND t.state = 4 ORDER BY "
+                                     "t.id LIMIT 1",
+                                     {arch_hash, eval_key}));
+  if (hit.empty()) return result;
   RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
     result.reset();
     ASSIGN_OR_RETURN(SqlRows rows,
@@ -1269,7 +1505,7 @@ absl::StatusOr<std::string> SqlTrialStore::RegisterWorker(
     return absl::InvalidArgumentError("RegisterWorker: info.name is empty");
   }
   std::string id;
-  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(
         SqlRows rows,
         tx.Query("INSERT INTO workers (id, name, device, device_model, "
@@ -1290,7 +1526,7 @@ absl::StatusOr<std::string> SqlTrialStore::RegisterWorker(
 
 absl::Status SqlTrialStore::TouchWorker(const std::string& worker_id,
                                         int64_t now_ms) {
-  return backend_->Transact([&](SqlTx& tx) -> absl::Status {
+  return Write([&](SqlTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(SqlRows rows,
                      tx.Query("UPDATE workers SET last_seen_ms = $2 WHERE id "
                               "= $1 RETURNING id",

@@ -1,6 +1,12 @@
 // SqlTrialStore: the one TrialStore implementation over SQL, shared by the
 // SQLite and PostgreSQL backends (sql_backend.h), so both have the same
-// semantics by construction. Each method is one SqlBackend::Transact().
+// semantics by construction.
+//
+// Reads are one SqlBackend::Transact() each. Writes go through one
+// GroupCommitter (group_commit.h): writes that callers issue concurrently
+// share one transaction and one commit, in submission order, each still
+// succeeding or failing on its own. Count changes and strategy snapshots are
+// written once per job at the end of that transaction.
 //
 // Create() applies the embedded migrations (schema_migrations table) and
 // refuses a database whose schema is newer than the binary knows.
@@ -16,6 +22,7 @@
 #include <vector>
 
 #include "storage/sql/embedded_sql.h"
+#include "storage/sql/group_commit.h"
 #include "storage/sql/sql_backend.h"
 #include "storage/store_options.h"
 #include "storage/trial_store.h"
@@ -26,6 +33,8 @@ namespace nas::storage::sql {
 inline constexpr int kCountShards = 32;
 // Snapshots kept per job besides the newest.
 inline constexpr int64_t kKeptSnapshots = 8;
+
+struct WriteBatch;
 
 class SqlTrialStore : public TrialStore {
  public:
@@ -63,6 +72,20 @@ class SqlTrialStore : public TrialStore {
       const TrialRef& ref, const std::string& reason,
       const std::string& message, int32_t max_attempts,
       const std::optional<StrategySnapshot>& snapshot, int64_t now_ms) override;
+  PendingWrite<absl::StatusOr<std::optional<nas::v1::Trial>>>
+  IssueAcquireTrial(const std::string& job_id, const std::string& worker_id,
+                    int64_t lease_deadline_ms, int64_t now_ms) override;
+  PendingWrite<absl::Status> IssueCompleteTrial(
+      const TrialRef& ref, const TrialOutcome& outcome,
+      const std::optional<StrategySnapshot>& snapshot,
+      int64_t now_ms) override;
+  PendingWrite<absl::StatusOr<FailResult>> IssueFailTrial(
+      const TrialRef& ref, const std::string& reason,
+      const std::string& message, int32_t max_attempts,
+      const std::optional<StrategySnapshot>& snapshot, int64_t now_ms) override;
+  PendingWrite<absl::Status> IssueAddMeasurement(
+      const TrialRef& ref, const nas::v1::Measurement& m,
+      int64_t lease_deadline_ms) override;
   absl::StatusOr<std::vector<ExpiredLease>> RequeueExpiredLeases(
       int64_t now_ms, int32_t max_expirations) override;
   absl::StatusOr<int64_t> CancelActiveTrials(const std::string& job_id,
@@ -84,10 +107,23 @@ class SqlTrialStore : public TrialStore {
   absl::Status TouchWorker(const std::string& worker_id,
                            int64_t now_ms) override;
 
+ ~SqlTrialStore() override;
+
+  // Transactions and operations the group committer ran so far.
+  GroupCommitter::Stats write_stats() const { return committer_->stats(); }
+
  private:
   explicit SqlTrialStore(std::unique_ptr<SqlBackend> backend);
 
+  // Runs `fn` as one write operation through the group committer and waits.
+  absl::Status Write(const std::function<absl::Status(SqlTx&)>& fn);
+  // Issues `fn` as one write operation; ready once it committed or failed.
+  std::shared_future<absl::Status> Issue(std::function<absl::Status(SqlTx&)> fn);
+
   std::unique_ptr<SqlBackend> backend_;
+  // Touched only by the committer thread (inside its operations).
+  std::unique_ptr<WriteBatch> batch_;
+  std::unique_ptr<GroupCommitter> committer_;  // last: stops first
 };
 
 // Applies the migrations newer than the database's schema_migrations version

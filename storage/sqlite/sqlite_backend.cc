@@ -75,10 +75,12 @@ class SqliteTx : public SqlTx {
   absl::Status ExecScript(const std::string& sql) override;
   // The last statement failed with SQLITE_BUSY/LOCKED: retry the transaction.
   bool busy() const { return busy_; }
+  bool broken() const override { return broken_; }
 
  private:
   SqliteBackend* backend_;
   bool busy_ = false;
+  bool broken_ = false;
 };
 
 class SqliteBackend : public SqlBackend {
@@ -231,12 +233,16 @@ class SqliteBackend : public SqlBackend {
 absl::StatusOr<SqlRows> SqliteTx::Query(const std::string& sql,
                                         const std::vector<SqlParam>& params) {
   backend_->mu_.AssertHeld();
-  return backend_->RunLocked(sql, params, &busy_);
+  absl::StatusOr<SqlRows> rows = backend_->RunLocked(sql, params, &busy_);
+  if (!rows.ok()) broken_ = true;
+  return rows;
 }
 
 absl::Status SqliteTx::ExecScript(const std::string& sql) {
   backend_->mu_.AssertHeld();
-  return backend_->ExecScriptLocked(sql, &busy_);
+  absl::Status s = backend_->ExecScriptLocked(sql, &busy_);
+  if (!s.ok()) broken_ = true;
+  return s;
 }
 
 }  // namespace

@@ -193,6 +193,35 @@ TEST_P(TrialStoreConformanceTest, InsertsTrialsInOrderAsPending) {
                        HasSubstr(absl::StrCat(ids.back() + 1000))));
 }
 
+TEST_P(TrialStoreConformanceTest, InsertsOddStringsAndRepeatedArchitectures) {
+  Fixture f(store_.get());
+  const std::string job = f.Job();
+  // Characters that array literals, JSON and SQL treat specially.
+  const std::vector<std::string> odd = {"a\"b", "back\\slash", "{x,y}",
+                                        "NULL", "", "caf\xc3\xa9 ' ;--"};
+  std::vector<NewTrial> batch;
+  for (size_t i = 0; i < odd.size(); ++i) {
+    NewTrial t = Suggestion(static_cast<int>(i), "key " + odd[i]);
+    t.architecture.set_hash("h" + odd[i]);
+    t.architecture.set_canonical(odd[i]);
+    batch.push_back(std::move(t));
+  }
+  batch.push_back(batch[1]);  // the same architecture twice in one batch
+  ASSERT_OK_AND_ASSIGN(auto ids,
+                       store_->InsertTrials(job, batch, std::nullopt, kNow));
+  ASSERT_THAT(ids, SizeIs(batch.size()));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(nas::v1::Trial t, store_->GetTrial(ids[i], false));
+    EXPECT_EQ(t.architecture().hash(), batch[i].architecture.hash()) << i;
+    EXPECT_EQ(t.architecture().canonical(), batch[i].architecture.canonical());
+  }
+  ASSERT_OK_AND_ASSIGN(auto cached,
+                       store_->LookupResult("h" + odd[2], "key " + odd[2]));
+  EXPECT_FALSE(cached.has_value());
+  ASSERT_OK_AND_ASSIGN(nas::v1::Job got, store_->GetJob(job));
+  EXPECT_EQ(got.counts().pending(), static_cast<int64_t>(batch.size()));
+}
+
 TEST_P(TrialStoreConformanceTest, AcquiresOldestPendingTrial) {
   Fixture f(store_.get());
   const std::string job = f.Job();

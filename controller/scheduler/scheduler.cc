@@ -117,6 +117,7 @@ absl::StatusOr<std::shared_ptr<Scheduler::JobRuntime>> Scheduler::LoadRuntime(
   auto rt = std::make_shared<JobRuntime>();
   absl::MutexLock lock(&rt->mu);
   rt->job = job;
+  rt->counts = ToLive(job.counts());
   rt->eval_key = EvalKey(job.spec());
   ASSIGN_OR_RETURN(rt->strategy, options_.strategy_factory(job.spec()));
   ASSIGN_OR_RETURN(std::optional<storage::StrategySnapshot> snapshot,
@@ -252,6 +253,9 @@ absl::StatusOr<Job> Scheduler::CancelJob(const std::string& job_id) {
             SetStateLocked(rt, nas::v1::JOB_CANCELLED, "cancelled"));
         ASSIGN_OR_RETURN(int64_t cancelled,
                          store_->CancelActiveTrials(job_id, NowMs()));
+        MarkChangedLocked(rt);
+        ForgetLeasesLocked(rt);
+        rt.counts.pending = rt.counts.active = 0;
         metrics_.CountTrials(nas::v1::CANCELLED,
                              static_cast<double>(cancelled));
         metrics_.SetPending(job_id, 0);
@@ -370,7 +374,18 @@ void Scheduler::NoteWorker(const std::string& worker_id) {
 absl::StatusOr<nas::v1::AcquireTrialResponse> Scheduler::AcquireTrial(
     const std::string& worker_id) {
   const absl::Time start = Clock::Real()->Now();
-  RETURN_IF_ERROR(store_->TouchWorker(worker_id, NowMs()));
+  bool touch;
+  {
+    // last_seen is written at most every few seconds per worker.
+    absl::MutexLock lock(&mu_);
+    auto it = worker_touched_ms_.find(worker_id);
+    touch = it == worker_touched_ms_.end() || NowMs() - it->second >= 5000;
+  }
+  if (touch) {
+    RETURN_IF_ERROR(store_->TouchWorker(worker_id, NowMs()));
+    absl::MutexLock lock(&mu_);
+    worker_touched_ms_[worker_id] = NowMs();
+  }
   NoteWorker(worker_id);
 
   // Candidates: RUNNING jobs, higher priority first; within a priority,
@@ -408,11 +423,33 @@ absl::StatusOr<nas::v1::AcquireTrialResponse> Scheduler::AcquireTrial(
   for (const Candidate& c : candidates) {
     std::optional<nas::v1::TrialLease> lease;
     std::string job_id;
-    {
-      absl::MutexLock lock(&c.rt->mu);
-      if (c.rt->job.state() != nas::v1::JOB_RUNNING) continue;
-      job_id = c.rt->job.id();
-      ASSIGN_OR_RETURN(lease, LeaseLocked(*c.rt, worker_id));
+    // Each round leases one trial; a cache hit is answered and the next
+    // trial leased.
+    for (int round = 0; round < kMaxCacheHitsPerAcquire && !lease; ++round) {
+      int64_t deadline = 0;
+      const int64_t issued_at = sequence_.load();
+      std::optional<storage::PendingWrite<absl::StatusOr<std::optional<Trial>>>>
+          pending;
+      {
+        absl::MutexLock lock(&c.rt->mu);
+        job_id = c.rt->job.id();
+        ASSIGN_OR_RETURN(pending, IssueLeaseLocked(*c.rt, worker_id, &deadline));
+      }
+      if (!pending.has_value()) break;
+      absl::StatusOr<std::optional<Trial>> trial =
+          Timed(metrics_, "acquire", [&] { return pending->Wait(); });
+      {
+        absl::MutexLock lock(&c.rt->mu);
+        --c.rt->in_flight;
+        if (!trial.ok() || !trial->has_value()) {
+          ++c.rt->counts.pending;  // the queue was shorter than counted
+          --c.rt->counts.active;
+        }
+      }
+      RETURN_IF_ERROR(trial.status());
+      if (!trial->has_value()) break;
+      ASSIGN_OR_RETURN(lease, FinishLease(c.rt, **std::move(trial), deadline,
+                                          issued_at));
     }
     if (!lease.has_value()) continue;
     {
@@ -429,70 +466,110 @@ absl::StatusOr<nas::v1::AcquireTrialResponse> Scheduler::AcquireTrial(
   return response;
 }
 
-absl::StatusOr<std::optional<nas::v1::TrialLease>> Scheduler::LeaseLocked(
-    JobRuntime& rt, const std::string& worker_id) {
+Scheduler::LiveCounts Scheduler::ToLive(const nas::v1::TrialCounts& c) {
+  LiveCounts live;
+  live.pending = c.pending();
+  live.active = c.leased() + c.running();
+  live.completed = Completed(c);
+  return live;
+}
+
+absl::StatusOr<std::optional<
+    storage::PendingWrite<absl::StatusOr<std::optional<Trial>>>>>
+Scheduler::IssueLeaseLocked(JobRuntime& rt, const std::string& worker_id,
+                            int64_t* deadline) {
+  using Pending = storage::PendingWrite<absl::StatusOr<std::optional<Trial>>>;
   const std::string& job_id = rt.job.id();
   const nas::v1::Budget& budget = rt.job.spec().budget();
-  for (int i = 0; i < kMaxCacheHitsPerAcquire; ++i) {
-    if (rt.job.state() != nas::v1::JOB_RUNNING) return std::nullopt;
-    ASSIGN_OR_RETURN(nas::v1::TrialCounts counts, CountsLocked(rt));
-    if (budget.max_parallel() > 0 &&
-        counts.leased() + counts.running() >= budget.max_parallel()) {
+  if (rt.job.state() != nas::v1::JOB_RUNNING) return std::nullopt;
+  if (budget.max_parallel() > 0 && rt.counts.active >= budget.max_parallel()) {
+    return std::nullopt;
+  }
+  if (rt.counts.pending <= 0) {
+    RETURN_IF_ERROR(RefillLocked(rt));
+    if (rt.job.state() != nas::v1::JOB_RUNNING || rt.counts.pending <= 0) {
       return std::nullopt;
     }
-    if (counts.pending() == 0) {
-      RETURN_IF_ERROR(RefillLocked(rt));
-      if (rt.job.state() != nas::v1::JOB_RUNNING) return std::nullopt;
-    }
-    const int64_t now = NowMs();
-    const int64_t deadline = now + absl::ToInt64Milliseconds(options_.lease);
-    ASSIGN_OR_RETURN(
-        std::optional<Trial> trial, Timed(metrics_, "acquire", [&] {
-          return store_->AcquireTrial(job_id, worker_id, deadline, now);
-        }));
-    if (!trial.has_value()) return std::nullopt;
-    metrics_.CountTrials(nas::v1::LEASED);
-    metrics_.SetPending(job_id, std::max<int64_t>(0, counts.pending() - 1));
-
-    ASSIGN_OR_RETURN(std::optional<storage::CachedResult> cached,
-                     Timed(metrics_, "lookup_result", [&] {
-                       return store_->LookupResult(trial->architecture().hash(),
-                                                   rt.eval_key);
-                     }));
-    if (cached.has_value()) {
-      storage::TrialOutcome outcome = cached->outcome;
-      outcome.state = nas::v1::SUCCEEDED;
-      outcome.cache_hit = true;
-      VLOG(1) << "Trial " << trial->id() << " answered from trial "
-              << cached->trial_id;
-      RETURN_IF_ERROR(CompleteLocked(rt, *trial, outcome));
-      continue;
-    }
-
-    // Refill in batches: once the queue is down to half its target.
-    if (counts.pending() - 1 <= options_.pending_per_job / 2) {
-      if (options_.deferred_refill) {
-        absl::MutexLock lock(&mu_);
-        refill_wanted_.insert(job_id);
-      } else {
-        absl::Status refill = RefillLocked(rt);
-        if (!refill.ok()) LOG(WARNING) << "Job " << job_id << ": " << refill;
-      }
-    }
-    nas::v1::TrialLease lease;
-    lease.set_trial_id(trial->id());
-    lease.set_job_id(job_id);
-    lease.set_attempt(trial->attempt());
-    lease.set_lease_deadline_ms(
-        trial->lease_deadline_ms() > 0 ? trial->lease_deadline_ms() : deadline);
-    *lease.mutable_architecture() = trial->architecture();
-    *lease.mutable_search_space() = rt.job.spec().search_space();
-    *lease.mutable_evaluation() = rt.job.spec().evaluation();
-    VLOG(1) << "Leased trial " << trial->id() << " attempt " << trial->attempt()
-            << " to " << worker_id;
-    return lease;
   }
-  return std::nullopt;
+  const int64_t now = NowMs();
+  *deadline = now + absl::ToInt64Milliseconds(options_.lease);
+  std::optional<Pending> pending =
+      store_->IssueAcquireTrial(job_id, worker_id, *deadline, now);
+  --rt.counts.pending;
+  ++rt.counts.active;
+  ++rt.in_flight;
+  metrics_.SetPending(job_id, std::max<int64_t>(0, rt.counts.pending));
+  // Refill in batches: once the queue is down to half its target.
+  if (rt.counts.pending <= options_.pending_per_job / 2) {
+    if (options_.deferred_refill) {
+      absl::MutexLock lock(&mu_);
+      refill_wanted_.insert(job_id);
+    } else {
+      absl::Status refill = RefillLocked(rt);
+      if (!refill.ok()) LOG(WARNING) << "Job " << job_id << ": " << refill;
+    }
+  }
+  return pending;
+}
+
+void Scheduler::ForgetLeaseLocked(JobRuntime& rt, int64_t trial_id) {
+  if (rt.leased.erase(trial_id) == 0) return;
+  absl::MutexLock lock(&mu_);
+  lease_jobs_.erase(trial_id);
+}
+
+void Scheduler::ForgetLeasesLocked(JobRuntime& rt) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, trial] : rt.leased) lease_jobs_.erase(id);
+  rt.leased.clear();
+}
+
+absl::StatusOr<std::optional<nas::v1::TrialLease>> Scheduler::FinishLease(
+    const std::shared_ptr<JobRuntime>& runtime, Trial trial, int64_t deadline,
+    int64_t issued_at) {
+  JobRuntime& rt = *runtime;
+  metrics_.CountTrials(nas::v1::LEASED);
+  const std::string eval_key = rt.eval_key;  // const after load
+  ASSIGN_OR_RETURN(std::optional<storage::CachedResult> cached,
+                   Timed(metrics_, "lookup_result", [&] {
+                     return store_->LookupResult(trial.architecture().hash(),
+                                                 eval_key);
+                   }));
+  absl::MutexLock lock(&rt.mu);
+  if (cached.has_value()) {
+    storage::TrialOutcome outcome = cached->outcome;
+    outcome.state = nas::v1::SUCCEEDED;
+    outcome.cache_hit = true;
+    VLOG(1) << "Trial " << trial.id() << " answered from trial "
+            << cached->trial_id;
+    storage::PendingWrite<absl::Status> write =
+        IssueCompleteLocked(rt, trial, outcome);
+    rt.mu.Unlock();
+    absl::Status stored = Timed(metrics_, "complete", [&] { return write.Wait(); });
+    rt.mu.Lock();
+    RETURN_IF_ERROR(CompletedLocked(rt, trial, outcome, stored));
+    return std::nullopt;
+  }
+  nas::v1::TrialLease lease;
+  lease.set_trial_id(trial.id());
+  lease.set_job_id(rt.job.id());
+  lease.set_attempt(trial.attempt());
+  lease.set_lease_deadline_ms(
+      trial.lease_deadline_ms() > 0 ? trial.lease_deadline_ms() : deadline);
+  *lease.mutable_architecture() = trial.architecture();
+  if (rt.changed_at <= issued_at) {
+    // Nothing (a lease expiry, a cancel) changed the job's trials since the
+    // lease was issued: remember it for the worker's report.
+    trial.set_state(nas::v1::LEASED);
+    rt.leased[trial.id()] = std::move(trial);
+    absl::MutexLock lock(&mu_);
+    lease_jobs_[lease.trial_id()] = runtime;
+  }
+  *lease.mutable_search_space() = rt.job.spec().search_space();
+  *lease.mutable_evaluation() = rt.job.spec().evaluation();
+  VLOG(1) << "Leased trial " << lease.trial_id() << " attempt "
+          << lease.attempt();
+  return lease;
 }
 
 absl::StatusOr<Scheduler::LockedTrial> Scheduler::LockTrial(int64_t trial_id) {
@@ -559,12 +636,12 @@ absl::StatusOr<nas::v1::ReportProgressResponse> Scheduler::ReportProgress(
   const int64_t now = NowMs();
   nas::v1::Measurement m = request.measurement();
   if (m.time_ms() == 0) m.set_time_ms(now);
-  absl::Status added = Timed(metrics_, "add_measurement",
-                             [&] { return store_->AddMeasurement(ref, m); });
+  const int64_t deadline = now + absl::ToInt64Milliseconds(options_.lease);
+  absl::Status added = Timed(metrics_, "add_measurement", [&] {
+    return store_->IssueAddMeasurement(ref, m, deadline).Wait();
+  });
   if (absl::IsFailedPrecondition(added)) metrics_.IncStaleReports();
   RETURN_IF_ERROR(added);
-  const int64_t deadline = now + absl::ToInt64Milliseconds(options_.lease);
-  RETURN_IF_ERROR(store_->ExtendLease(ref, deadline));
   NoteWorker(request.worker_id());
   bool stop = rt.stop_requested.contains(trial.id());
   if (!stop) ObserveProgressLocked(rt, trial, m, &stop);
@@ -590,13 +667,48 @@ void Scheduler::ObserveProgressLocked(JobRuntime& rt, const Trial& trial,
 
 absl::Status Scheduler::CompleteTrial(
     const nas::v1::CompleteTrialRequest& request) {
-  ASSIGN_OR_RETURN(LockedTrial locked, LockTrial(request.trial_id()));
-  JobRuntime& rt = *locked.runtime;
-  const Trial& trial = locked.trial;
+  // Read without the job's lock; read again under it only if trials of the
+  // job changed state meanwhile other than by reports (lease expiry, cancel).
+  std::shared_ptr<JobRuntime> runtime;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = lease_jobs_.find(request.trial_id());
+    if (it != lease_jobs_.end()) runtime = it->second;
+  }
+  Trial trial;
+  bool known = false;
+  if (runtime != nullptr) {
+    // Leased by this controller and unchanged since: no store read.
+    absl::MutexLock lock(&runtime->mu);
+    auto it = runtime->leased.find(request.trial_id());
+    if (it != runtime->leased.end()) {
+      trial = it->second;
+      known = true;
+    }
+  }
+  const int64_t read_at = sequence_.load();
+  if (!known) {
+    ASSIGN_OR_RETURN(trial, store_->GetTrial(request.trial_id(), false));
+    ASSIGN_OR_RETURN(runtime, Runtime(trial.job_id()));
+  }
+  JobRuntime& rt = *runtime;
+  absl::MutexLock lock(&rt.mu);
+  if (known ? !rt.leased.contains(trial.id()) : rt.changed_at > read_at) {
+    ASSIGN_OR_RETURN(trial, store_->GetTrial(request.trial_id(), false));
+  }
   if (trial.attempt() == request.attempt() &&
       (trial.state() == nas::v1::SUCCEEDED ||
        trial.state() == nas::v1::STOPPED_EARLY)) {
     return absl::OkStatus();  // a retried report of the same attempt
+  }
+  const auto reported = rt.reported.find({trial.id(), request.attempt()});
+  if (reported != rt.reported.end()) {
+    // A repeated report while the first one's write is in flight.
+    if (reported->second) return absl::OkStatus();
+    metrics_.IncStaleReports();
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", trial.id(), " attempt ", request.attempt(),
+                     " was reported failed"));
   }
   RETURN_IF_ERROR(CheckActive(trial, request.attempt(), request.worker_id()));
   storage::TrialOutcome outcome;
@@ -607,11 +719,18 @@ absl::Status Scheduler::CompleteTrial(
                            request.latencies().end());
   outcome.params = request.params();
   outcome.macs = request.macs();
-  return CompleteLocked(rt, trial, outcome);
+  storage::PendingWrite<absl::Status> write =
+      IssueCompleteLocked(rt, trial, outcome);
+  // Wait outside the lock: the store commits this job's concurrent reports
+  // together.
+  rt.mu.Unlock();
+  absl::Status stored = Timed(metrics_, "complete", [&] { return write.Wait(); });
+  rt.mu.Lock();
+  return CompletedLocked(rt, trial, outcome, stored);
 }
 
-absl::Status Scheduler::CompleteLocked(JobRuntime& rt, const Trial& trial,
-                                       const storage::TrialOutcome& outcome) {
+storage::PendingWrite<absl::Status> Scheduler::IssueCompleteLocked(
+    JobRuntime& rt, const Trial& trial, const storage::TrialOutcome& outcome) {
   Observation observation;
   observation.metrics = outcome.metrics;
   absl::Status observed =
@@ -623,16 +742,33 @@ absl::Status Scheduler::CompleteLocked(JobRuntime& rt, const Trial& trial,
   }
   storage::StrategySnapshot snapshot{rt.snapshot.version + 1,
                                      rt.strategy->SaveState()};
-  absl::Status stored = Timed(metrics_, "complete", [&] {
-    return store_->CompleteTrial({trial.id(), trial.attempt()}, outcome,
-                                 snapshot, NowMs());
-  });
+  storage::PendingWrite<absl::Status> write = store_->IssueCompleteTrial(
+      {trial.id(), trial.attempt()}, outcome, snapshot, NowMs());
+  ForgetLeaseLocked(rt, trial.id());
+  rt.snapshot = std::move(snapshot);
+  rt.reported[{trial.id(), trial.attempt()}] = true;
+  ++rt.in_flight;
+  --rt.counts.active;
+  ++rt.counts.completed;
+  return write;
+}
+
+absl::Status Scheduler::CompletedLocked(JobRuntime& rt, const Trial& trial,
+                                        const storage::TrialOutcome& outcome,
+                                        const absl::Status& stored) {
+  --rt.in_flight;
   if (!stored.ok()) {
-    RollbackLocked(rt);
+    // The strategy has observed it already (later snapshots include it);
+    // the store, which refused it, stays the truth for the trial.
+    LOG(WARNING) << "Job " << rt.job.id() << ": completion of trial "
+                 << trial.id() << " attempt " << trial.attempt()
+                 << " was not stored: " << stored;
+    rt.reported.erase({trial.id(), trial.attempt()});
+    ++rt.counts.active;
+    --rt.counts.completed;
     if (absl::IsFailedPrecondition(stored)) metrics_.IncStaleReports();
     return stored;
   }
-  rt.snapshot = std::move(snapshot);
   rt.stop_requested.erase(trial.id());
   if (rt.stopper != nullptr) rt.stopper->MarkCompleted(trial.id());
   metrics_.CountTrials(outcome.state);
@@ -662,6 +798,12 @@ absl::StatusOr<nas::v1::FailTrialResponse> Scheduler::FailTrial(
   ASSIGN_OR_RETURN(LockedTrial locked, LockTrial(request.trial_id()));
   JobRuntime& rt = *locked.runtime;
   const Trial& trial = locked.trial;
+  if (rt.reported.contains({trial.id(), request.attempt()})) {
+    metrics_.IncStaleReports();
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", trial.id(), " attempt ", request.attempt(),
+                     " was already reported"));
+  }
   RETURN_IF_ERROR(CheckActive(trial, request.attempt(), request.worker_id()));
   const int32_t max_attempts = rt.job.spec().retry().max_attempts() > 0
                                    ? rt.job.spec().retry().max_attempts()
@@ -695,6 +837,10 @@ absl::StatusOr<nas::v1::FailTrialResponse> Scheduler::FailTrial(
     return result.status();
   }
   if (snapshot.has_value()) rt.snapshot = *std::move(snapshot);
+  rt.reported[{trial.id(), trial.attempt()}] = false;
+  ForgetLeaseLocked(rt, trial.id());
+  --rt.counts.active;
+  if (result->will_retry) ++rt.counts.pending;
   metrics_.CountTrials(result->will_retry ? nas::v1::PENDING : nas::v1::FAILED);
   rt.stop_requested.erase(trial.id());
   if (rt.stopper != nullptr) rt.stopper->ResetCurve(trial.id());
@@ -710,23 +856,17 @@ absl::StatusOr<nas::v1::FailTrialResponse> Scheduler::FailTrial(
 
 // ---------------------------------------------------------------- internals
 
-absl::StatusOr<nas::v1::TrialCounts> Scheduler::CountsLocked(JobRuntime& rt) {
-  ASSIGN_OR_RETURN(Job job, Timed(metrics_, "get_job",
-                                  [&] { return store_->GetJob(rt.job.id()); }));
-  return job.counts();
-}
-
 absl::Status Scheduler::RefillLocked(JobRuntime& rt) {
   if (rt.job.state() != nas::v1::JOB_RUNNING || rt.exhausted) {
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(nas::v1::TrialCounts counts, CountsLocked(rt));
-  const int64_t room = rt.job.spec().budget().max_trials() - Completed(counts) -
-                       Outstanding(counts);
+  const LiveCounts& counts = rt.counts;
+  const int64_t room = rt.job.spec().budget().max_trials() - counts.completed -
+                       counts.pending - counts.active;
   // Enough for every worker seen lately to find one waiting.
   const int64_t target =
       std::max<int64_t>(options_.pending_per_job, ActiveWorkers());
-  const int64_t wanted = std::min<int64_t>(room, target - counts.pending());
+  const int64_t wanted = std::min<int64_t>(room, target - counts.pending);
   std::vector<storage::NewTrial> batch;
   absl::Status suggest_error;
   for (int64_t i = 0; i < wanted; ++i) {
@@ -770,27 +910,31 @@ absl::Status Scheduler::RefillLocked(JobRuntime& rt) {
     metrics_.CountTrials(nas::v1::PENDING, static_cast<double>(batch.size()));
     BumpVersion(rt.job.id());
   }
-  metrics_.SetPending(rt.job.id(), counts.pending() + batch.size());
+  rt.counts.pending += static_cast<int64_t>(batch.size());
+  metrics_.SetPending(rt.job.id(), rt.counts.pending);
   if (rt.exhausted) return MaybeFinishLocked(rt);
   return absl::OkStatus();
 }
 
 absl::Status Scheduler::MaybeFinishLocked(JobRuntime& rt) {
   if (IsEnded(rt.job.state())) return absl::OkStatus();
-  ASSIGN_OR_RETURN(nas::v1::TrialCounts counts, CountsLocked(rt));
+  const LiveCounts& counts = rt.counts;
   const int64_t max_trials = rt.job.spec().budget().max_trials();
-  if (Completed(counts) >= max_trials) {
+  if (counts.completed >= max_trials) {
     RETURN_IF_ERROR(SetStateLocked(rt, nas::v1::JOB_SUCCEEDED, ""));
     // Nothing should be outstanding (the budget caps it); be sure anyway.
     RETURN_IF_ERROR(store_->CancelActiveTrials(rt.job.id(), NowMs()).status());
+    MarkChangedLocked(rt);
+    ForgetLeasesLocked(rt);
+    rt.counts.pending = rt.counts.active = 0;
     metrics_.SetPending(rt.job.id(), 0);
     LOG(INFO) << "Job " << rt.job.id() << " succeeded with "
-              << Completed(counts) << " trial(s)";
-  } else if (rt.exhausted && Outstanding(counts) == 0) {
+              << counts.completed << " trial(s)";
+  } else if (rt.exhausted && counts.pending + counts.active == 0) {
     RETURN_IF_ERROR(SetStateLocked(
         rt, nas::v1::JOB_FAILED,
         absl::StrCat("the search space has no new architecture after ",
-                     Completed(counts), " of ", max_trials, " trials")));
+                     counts.completed, " of ", max_trials, " trials")));
     LOG(INFO) << "Job " << rt.job.id() << " failed: space exhausted";
   }
   return absl::OkStatus();
@@ -845,22 +989,45 @@ absl::Status Scheduler::RefillWanted(absl::Duration wait) {
 
 absl::Status Scheduler::Maintain() {
   const int64_t now = NowMs();
-  ASSIGN_OR_RETURN(std::vector<storage::ExpiredLease> expired,
-                   Timed(metrics_, "requeue_expired", [&] {
-                     return store_->RequeueExpiredLeases(
-                         now, options_.max_lease_expirations);
-                   }));
-  if (!expired.empty()) {
-    metrics_.IncLeaseExpirations(static_cast<double>(expired.size()));
+  absl::StatusOr<std::vector<storage::ExpiredLease>> expired;
+  {
+    // Every job's lock is held (in job-id order) while leases are requeued,
+    // so the requeue is ordered against the reports each job issues, and a
+    // report that read its trial before sees changed_at move.
+    std::vector<std::shared_ptr<JobRuntime>> all = AllRuntimes();
+    std::vector<std::unique_ptr<absl::MutexLock>> locks;
+    for (const auto& rt : all) {
+      locks.push_back(std::make_unique<absl::MutexLock>(&rt->mu));
+    }
+    expired = Timed(metrics_, "requeue_expired", [&] {
+      return store_->RequeueExpiredLeases(now, options_.max_lease_expirations);
+    });
+    if (expired.ok()) {
+      absl::flat_hash_map<std::string, JobRuntime*> by_id;
+      for (const auto& rt : all) by_id[rt->job.id()] = rt.get();
+      for (const storage::ExpiredLease& e : *expired) {
+        auto it = by_id.find(e.job_id);
+        if (it == by_id.end()) continue;
+        JobRuntime& rt = *it->second;
+        MarkChangedLocked(rt);
+        ForgetLeaseLocked(rt, e.trial_id);
+        --rt.counts.active;
+        if (e.requeued) ++rt.counts.pending;
+        rt.stop_requested.erase(e.trial_id);
+        if (rt.stopper != nullptr) rt.stopper->ResetCurve(e.trial_id);
+      }
+    }
   }
-  for (const storage::ExpiredLease& e : expired) {
+  RETURN_IF_ERROR(expired.status());
+  if (!expired->empty()) {
+    metrics_.IncLeaseExpirations(static_cast<double>(expired->size()));
+  }
+  for (const storage::ExpiredLease& e : *expired) {
     LOG(INFO) << "Lease of trial " << e.trial_id << " attempt " << e.old_attempt
               << " expired; " << (e.requeued ? "requeued" : "failed");
     metrics_.CountTrials(e.requeued ? nas::v1::PENDING : nas::v1::FAILED);
     ASSIGN_OR_RETURN(std::shared_ptr<JobRuntime> rt, Runtime(e.job_id));
     absl::MutexLock lock(&rt->mu);
-    rt->stop_requested.erase(e.trial_id);
-    if (rt->stopper != nullptr) rt->stopper->ResetCurve(e.trial_id);
     RETURN_IF_ERROR(MaybeFinishLocked(*rt));
     BumpVersion(e.job_id);
   }
@@ -878,8 +1045,16 @@ absl::Status Scheduler::Maintain() {
       RETURN_IF_ERROR(SetStateLocked(*rt, nas::v1::JOB_SUCCEEDED,
                                      "wall-clock budget spent"));
       RETURN_IF_ERROR(store_->CancelActiveTrials(rt->job.id(), now).status());
+      MarkChangedLocked(*rt);
+      ForgetLeasesLocked(*rt);
+      rt->counts.pending = rt->counts.active = 0;
       metrics_.SetPending(rt->job.id(), 0);
       continue;
+    }
+    if (rt->in_flight == 0) {
+      // Re-read the counts (they drift only if a write failed).
+      absl::StatusOr<Job> stored = store_->GetJob(rt->job.id());
+      if (stored.ok()) rt->counts = ToLive(stored->counts());
     }
     absl::Status refill = RefillLocked(*rt);
     if (!refill.ok()) LOG(WARNING) << "Job " << rt->job.id() << ": " << refill;

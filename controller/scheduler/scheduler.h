@@ -26,6 +26,7 @@
 #ifndef NAS_CONTROLLER_SCHEDULER_SCHEDULER_H_
 #define NAS_CONTROLLER_SCHEDULER_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -147,6 +148,13 @@ class Scheduler {
   absl::Status RefillWanted(absl::Duration wait) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // The counts scheduling decisions need.
+  struct LiveCounts {
+    int64_t pending = 0;
+    int64_t active = 0;     // LEASED + RUNNING
+    int64_t completed = 0;  // SUCCEEDED + STOPPED_EARLY
+  };
+
   // Everything the scheduler keeps about one job.
   struct JobRuntime {
     absl::Mutex mu;
@@ -162,6 +170,24 @@ class Scheduler {
     // Trials told to stop (early stopping).
     absl::flat_hash_set<int64_t> stop_requested ABSL_GUARDED_BY(mu);
     std::optional<double> best ABSL_GUARDED_BY(mu);
+    // Trial counts kept here as transitions are issued (the store's are
+    // read at load and re-read by Maintain() when no write is in flight),
+    // so deciding a lease costs no store round trip.
+    LiveCounts counts ABSL_GUARDED_BY(mu);
+    // Writes issued for this job and not yet committed (or failed).
+    int64_t in_flight ABSL_GUARDED_BY(mu) = 0;
+    // Set to a fresh Scheduler::sequence_ value whenever trials change state
+    // other than by a worker's report (lease expiry, cancel): a trial read
+    // before then must be read again under `mu`.
+    int64_t changed_at ABSL_GUARDED_BY(mu) = 0;
+    // (trial, attempt) -> completed (true) or failed (false): reports whose
+    // write was issued, so a repeated report is not observed twice.
+    absl::flat_hash_map<std::pair<int64_t, int32_t>, bool> reported
+        ABSL_GUARDED_BY(mu);
+    // Trials this controller leased whose lease is current, as the store
+    // returned them: a report of one needs no store read. Any change to a
+    // trial other than a progress report removes it.
+    absl::flat_hash_map<int64_t, nas::v1::Trial> leased ABSL_GUARDED_BY(mu);
   };
 
   explicit Scheduler(SchedulerOptions options,
@@ -194,19 +220,41 @@ class Scheduler {
   absl::Status CheckActive(const nas::v1::Trial& trial, int32_t attempt,
                            const std::string& worker_id);
 
-  absl::StatusOr<nas::v1::TrialCounts> CountsLocked(JobRuntime& rt)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
+  static LiveCounts ToLive(const nas::v1::TrialCounts& c);
+  // Issues the lease of the job's next PENDING trial (refilling first if
+  // needed); nullopt when the job should not lease now.
+  absl::StatusOr<std::optional<
+      storage::PendingWrite<absl::StatusOr<std::optional<nas::v1::Trial>>>>>
+  IssueLeaseLocked(JobRuntime& rt, const std::string& worker_id,
+                   int64_t* deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
+  // After a lease of `rt` committed: answers a cache hit (then returns
+  // nullopt) or builds the lease.
+  // `issued_at`: sequence_ before the lease was issued.
+  absl::StatusOr<std::optional<nas::v1::TrialLease>> FinishLease(
+      const std::shared_ptr<JobRuntime>& runtime, nas::v1::Trial trial,
+      int64_t deadline, int64_t issued_at);
+  // Marks that trials of `rt` changed state outside a report.
+  void MarkChangedLocked(JobRuntime& rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu) {
+    rt.changed_at = ++sequence_;
+  }
+  // Forgets in-memory leases: one trial, or all of the job's.
+  void ForgetLeaseLocked(JobRuntime& rt, int64_t trial_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu) ABSL_LOCKS_EXCLUDED(mu_);
+  void ForgetLeasesLocked(JobRuntime& rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Suggests up to the queue target within the budget and inserts the batch
   // with the snapshot.
   absl::Status RefillLocked(JobRuntime& rt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
-  // Leases the job's next trial (answering cache hits on the way), or nullopt.
-  absl::StatusOr<std::optional<nas::v1::TrialLease>> LeaseLocked(
-      JobRuntime& rt, const std::string& worker_id)
+  // Observe + SaveState + issue the store's CompleteTrial as one unit; wait
+  // on the result outside `rt.mu`, then call CompletedLocked().
+  storage::PendingWrite<absl::Status> IssueCompleteLocked(
+      JobRuntime& rt, const nas::v1::Trial& trial,
+      const storage::TrialOutcome& outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
-  // Observe + SaveState + store CompleteTrial as one unit.
-  absl::Status CompleteLocked(JobRuntime& rt, const nas::v1::Trial& trial,
-                              const storage::TrialOutcome& outcome)
+  absl::Status CompletedLocked(JobRuntime& rt, const nas::v1::Trial& trial,
+                               const storage::TrialOutcome& outcome,
+                               const absl::Status& stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
   // Ends the job when its budget is spent or its strategy exhausted.
   absl::Status MaybeFinishLocked(JobRuntime& rt)
@@ -241,11 +289,20 @@ class Scheduler {
   const std::unique_ptr<prometheus::Registry> own_registry_;
   SchedulerMetrics metrics_;
 
+  // Source of JobRuntime::changed_at values.
+  std::atomic<int64_t> sequence_{0};
+
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<JobRuntime>> jobs_ ABSL_GUARDED_BY(mu_);
   // Per priority: index (in job-id order) of the next job to serve.
   absl::flat_hash_map<int32_t, size_t> round_robin_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> worker_seen_ms_
+      ABSL_GUARDED_BY(mu_);
+  // When each worker's last_seen was last written to the store.
+  absl::flat_hash_map<std::string, int64_t> worker_touched_ms_
+      ABSL_GUARDED_BY(mu_);
+  // The job of each trial in some JobRuntime::leased.
+  absl::flat_hash_map<int64_t, std::shared_ptr<JobRuntime>> lease_jobs_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> refill_wanted_ ABSL_GUARDED_BY(mu_);
 

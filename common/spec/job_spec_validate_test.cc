@@ -194,8 +194,17 @@ std::vector<BadSpecCase> BadSpecs() {
        [](JobSpec* s) {
          s->mutable_search_space()->mutable_nb201();
          s->mutable_strategy()->mutable_darts();
+         s->mutable_budget()->set_max_trials(2);
        },
        "strategy.darts", "needs the darts search space (got nb201)"},
+      {"DartsBudgetNotTwoTrialsPerLatencyWeight", Base::kDarts,
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_darts()->add_latency_weights(0);
+         s->mutable_strategy()->mutable_darts()->add_latency_weights(0.5);
+       },
+       "budget.max_trials",
+       "a darts job runs 2 trials per latency weight (a supernet search, then "
+       "the retrain of its derived cell): must be 4, got 10"},
       {"OnceForAllOverDarts", Base::kDarts,
        [](JobSpec* s) {
          s->mutable_strategy()->mutable_once_for_all()->set_epochs_per_phase(1);
@@ -340,6 +349,18 @@ INSTANTIATE_TEST_SUITE_P(AllRules, BadSpecTest, ::testing::ValuesIn(BadSpecs()),
                          [](const ::testing::TestParamInfo<BadSpecCase>& info) {
                            return info.param.name;
                          });
+
+TEST(ValidateJobSpecTest, DartsNeedsATrainEvaluation) {
+  JobSpec spec = ValidSpec();
+  spec.mutable_strategy()->mutable_darts();
+  spec.mutable_budget()->set_max_trials(2);
+  spec.mutable_evaluation()->mutable_table()->set_path("/nonexistent.csv");
+  EXPECT_THAT(ValidateJobSpec(spec),
+              ::testing::Contains(FieldError{
+                  "evaluation",
+                  "strategy darts needs evaluation.train (a supernet cannot "
+                  "be looked up in a table)"}));
+}
 
 TEST(ValidateJobSpecTest, NotANumberFailsEveryNumericCheck) {
   JobSpec spec = ValidSpec();

@@ -400,6 +400,21 @@ class Validator {
         NonNegative(Sub(path, "skip_decay"), darts.skip_decay());
         NonNegative(Sub(path, "max_skips"), darts.max_skips());
         NonNegativeList(Sub(path, "latency_weights"), darts.latency_weights());
+        // One supernet search plus one retrain per latency weight.
+        const int64_t trials =
+            2 * std::max(1, darts.latency_weights_size());
+        if (spec_->budget().max_trials() > 0 &&
+            spec_->budget().max_trials() != trials) {
+          Error("budget.max_trials",
+                absl::StrCat("a darts job runs 2 trials per latency weight "
+                             "(a supernet search, then the retrain of its "
+                             "derived cell): must be ",
+                             trials, ", got ", spec_->budget().max_trials()));
+        }
+        if (spec_->evaluation().has_table()) {
+          Error("evaluation", "strategy darts needs evaluation.train (a "
+                              "supernet cannot be looked up in a table)");
+        }
         break;
       }
       case nas::v1::Strategy::kOnceForAll: {

@@ -24,6 +24,13 @@
 
 namespace nas::scheduler {
 
+// Work beyond plain training that a trial's lease carries
+// (TrialLease.task / task_config); empty for plain trials.
+struct TrialTask {
+  std::string task;
+  std::string config;
+};
+
 // The result of one trial as the strategy sees it.
 struct Observation {
   // Final metrics (empty when failed).
@@ -53,6 +60,11 @@ class JobStrategy {
   // RestoreState the caller marks every architecture of the job's trials.
   virtual std::string SaveState() = 0;
   virtual absl::Status RestoreState(const std::string& state) = 0;
+  // The task of a trial of this job (a pure function of the architecture the
+  // strategy suggested, so it survives restarts). Default: none.
+  virtual TrialTask Task(const nas::v1::Architecture& architecture) {
+    return {};
+  }
 };
 
 // Builds the strategy of a job from its (validated, defaulted) spec.

@@ -24,6 +24,7 @@ class StrategyAdapter : public JobStrategy {
                        const Observation& observation) override {
     nas::strategy::Result result;
     result.failed = observation.failed;
+    result.metrics = observation.metrics;
     for (const nas::v1::Objective& objective : objectives_) {
       if (result.failed) break;
       const auto it = observation.metrics.find(objective.metric());
@@ -47,6 +48,11 @@ class StrategyAdapter : public JobStrategy {
   }
 
   std::string SaveState() override { return strategy_->SaveState(); }
+
+  TrialTask Task(const nas::v1::Architecture& architecture) override {
+    nas::strategy::TrialTask task = strategy_->Task(architecture);
+    return {std::move(task.name), std::move(task.config)};
+  }
 
   absl::Status RestoreState(const std::string& state) override {
     return strategy_->RestoreState(state);

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "controller/strategy/darts_driver.h"
 #include "controller/strategy/objectives.h"
 #include "controller/strategy/pareto.h"
 #include "controller/strategy/rng.h"
@@ -554,14 +555,17 @@ absl::StatusOr<std::unique_ptr<Strategy>> CreateStrategy(
       return std::unique_ptr<Strategy>(new Reinforce(
           std::move(space), std::move(objectives), seed, lr, decay, entropy));
     }
-    case nas::v1::Strategy::kDarts:
+    case nas::v1::Strategy::kDarts: {
+      ASSIGN_OR_RETURN(std::unique_ptr<DartsDriver> driver,
+                       DartsDriver::Create(spec, std::move(space)));
+      return std::unique_ptr<Strategy>(std::move(driver));
+    }
     case nas::v1::Strategy::kOnceForAll:
     case nas::v1::Strategy::kCompoundScaling:
       break;
   }
   return absl::UnimplementedError(
-      "strategy: darts, once_for_all and compound_scaling are run by the "
-      "scheduler, not by a sampling strategy");
+      "strategy: once_for_all and compound_scaling are not implemented yet");
 }
 
 }  // namespace nas::strategy

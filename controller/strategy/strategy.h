@@ -13,7 +13,8 @@
 // history (hash-set dedup, bounded populations).
 //
 // Implementations (chosen by JobSpec.strategy): random search, regularized
-// evolution, REINFORCE, Pareto evolution. With a `target` on a secondary
+// evolution, REINFORCE, Pareto evolution, and the DARTS driver
+// (darts_driver.h: supernet search trials, then retrains of derived cells). With a `target` on a secondary
 // objective the single-objective strategies optimize the MnasNet reward
 // primary * prod_i (value_i / target_i)^weight_i.
 //
@@ -21,6 +22,7 @@
 #ifndef NAS_CONTROLLER_STRATEGY_STRATEGY_H_
 #define NAS_CONTROLLER_STRATEGY_STRATEGY_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +43,18 @@ struct Result {
   // The trial failed (no values): the architecture is never suggested again
   // and the strategy does not learn from it.
   bool failed = false;
+  // Every final metric of the trial; empty when the trial itself failed
+  // (`failed` is also set when only an objective is missing). Multi-stage
+  // drivers such as DARTS read results that are not objectives, e.g. a
+  // derived genotype.
+  std::map<std::string, double> metrics;
+};
+
+// Work a worker does for a trial beyond "train this architecture"
+// (TrialLease.task / task_config); empty for plain trials.
+struct TrialTask {
+  std::string name;
+  std::string config;
 };
 
 class Strategy {
@@ -77,13 +91,19 @@ class Strategy {
   virtual absl::Status RestoreState(absl::string_view bytes) = 0;
 
   virtual const Space& space() const = 0;
+
+  // The task of a trial whose architecture this strategy suggested (empty:
+  // a plain training of the architecture).
+  virtual TrialTask Task(const nas::v1::Architecture& arch) const {
+    return {};
+  }
 };
 
 // Builds the strategy of `spec.strategy()` over `spec.search_space()`, with
 // the proto's defaults for zero fields (no strategy kind: random search; no
 // objectives: one maximized objective; direction unspecified: MAXIMIZE).
-// kInvalidArgument names a bad field; kUnimplemented for the kinds that the
-// scheduler runs itself (darts, once_for_all, compound_scaling).
+// kInvalidArgument names a bad field; kUnimplemented for once_for_all and
+// compound_scaling (not implemented yet).
 absl::StatusOr<std::unique_ptr<Strategy>> CreateStrategy(
     const nas::v1::JobSpec& spec);
 

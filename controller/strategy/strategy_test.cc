@@ -405,7 +405,11 @@ TEST(CreateStrategyTest, DefaultsAndErrors) {
                        ::testing::HasSubstr("regularized_evolution")));
   spec.mutable_strategy()->mutable_reinforce()->set_baseline_decay(1.0);
   EXPECT_THAT(CreateStrategy(spec), StatusIs(absl::StatusCode::kInvalidArgument));
-  spec.mutable_strategy()->mutable_darts();
+  spec.mutable_strategy()->mutable_darts();  // on an nb201 space
+  EXPECT_THAT(CreateStrategy(spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("search_space.darts")));
+  spec.mutable_strategy()->mutable_once_for_all();
   EXPECT_THAT(CreateStrategy(spec), StatusIs(absl::StatusCode::kUnimplemented));
   spec.mutable_strategy()->mutable_random();
   spec.clear_search_space();

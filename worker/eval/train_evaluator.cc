@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "common/task/darts_task.h"
 #include "glog/logging.h"
 #include "torch/cuda.h"
 #include "torch/utils.h"
@@ -102,6 +103,24 @@ absl::StatusOr<std::shared_ptr<const Dataset>> TrainEvaluator::GetDataset(
       });
 }
 
+absl::StatusOr<TrainEvaluator::TrialData> TrainEvaluator::LoadTrialData(
+    const nas::v1::TrainEvaluation& config) {
+  TrialData data;
+  ASSIGN_OR_RETURN(data.full, GetDataset(config, true));
+  ASSIGN_OR_RETURN(SplitIndices indices,
+                   SplitTrainValidationIndices(
+                       data.full->size(),
+                       ValidationSize(config, data.full->size()), config.seed()));
+  if (config.train_subset() > 0 &&
+      config.train_subset() < indices.train.size()) {
+    indices.train.resize(config.train_subset());
+  }
+  data.train = data.full->Select(indices.train);
+  data.validation = data.full->Select(indices.validation);
+  data.norm = ComputeNormalization(data.train);
+  return data;
+}
+
 absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
     const nas::v1::TrialLease& lease, const EvalCallbacks& callbacks) {
   if (!lease.evaluation().has_train()) {
@@ -109,19 +128,19 @@ absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
   }
   const nas::v1::TrainEvaluation config =
       WithDefaults(lease.evaluation().train());
-  ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> full,
-                   GetDataset(config, true));
-  ASSIGN_OR_RETURN(
-      SplitIndices indices,
-      SplitTrainValidationIndices(
-          full->size(), ValidationSize(config, full->size()), config.seed()));
-  if (config.train_subset() > 0 &&
-      config.train_subset() < indices.train.size()) {
-    indices.train.resize(config.train_subset());
+  if (lease.task() == nas::task::kDartsSearch) {
+    return EvaluateDartsSearch(lease, config, callbacks);
   }
-  const Dataset train = full->Select(indices.train);
-  const Dataset validation = full->Select(indices.validation);
-  const Normalization norm = ComputeNormalization(train);
+  if (!lease.task().empty()) {
+    return FailureWithReason(
+        absl::StatusCode::kInvalidArgument, kReasonUnsupported,
+        absl::StrCat("task: this worker cannot run task '", lease.task(), "'"));
+  }
+  ASSIGN_OR_RETURN(TrialData data, LoadTrialData(config));
+  const std::shared_ptr<const Dataset>& full = data.full;
+  const Dataset& train = data.train;
+  const Dataset& validation = data.validation;
+  const Normalization& norm = data.norm;
 
   NetworkOptions net_options;
   net_options.in_channels = full->channels;

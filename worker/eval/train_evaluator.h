@@ -11,6 +11,10 @@
 //   train_seconds, images_per_second (training throughput), epochs,
 //   peak_memory_mb, latency_ms (batch-1 median),
 //   params, macs, and test_accuracy when report_test is set.
+// A lease with task "darts_search" (common/task/darts_task.h) instead trains
+// the DARTS supernet of the lease's space (worker/oneshot) and reports the
+// search (EvaluateDartsSearch in darts_search_evaluator.cc); any other
+// non-empty task fails with reason "unsupported".
 #ifndef NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
 #define NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
 
@@ -51,6 +55,20 @@ class TrainEvaluator : public Evaluator {
   // The training or test set of `config`, loaded on first use.
   absl::StatusOr<std::shared_ptr<const Dataset>> GetDataset(
       const nas::v1::TrainEvaluation& config, bool train);
+
+  // The seeded train/validation split of a trial and its normalization.
+  struct TrialData {
+    std::shared_ptr<const Dataset> full;
+    Dataset train;
+    Dataset validation;
+    Normalization norm;
+  };
+  absl::StatusOr<TrialData> LoadTrialData(
+      const nas::v1::TrainEvaluation& config);
+  // task "darts_search"; `config` has its defaults applied.
+  absl::StatusOr<EvalResult> EvaluateDartsSearch(
+      const nas::v1::TrialLease& lease, const nas::v1::TrainEvaluation& config,
+      const EvalCallbacks& callbacks);
 
   const Options options_;
   LoadOnceCache<Dataset> datasets_;  // By dataset, directory and split.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/task/darts_task.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,6 +49,55 @@ class TrainEvaluatorTest : public ::testing::Test {
   static TrainEvaluator* evaluator_;
 };
 TrainEvaluator* TrainEvaluatorTest::evaluator_ = nullptr;
+
+TEST_F(TrainEvaluatorTest, DartsSearchTaskReportsAlphasAndTheDerivedCell) {
+  nas::v1::TrialLease lease;
+  lease.set_task(nas::task::kDartsSearch);
+  nas::v1::Darts darts;
+  darts.set_search_epochs(2);
+  darts.set_arch_learning_rate(3e-3);
+  darts.set_max_skips(0);
+  lease.set_task_config(nas::task::DartsSearchConfig(darts, 0.5));
+  *lease.mutable_search_space() = testing::ParseText<nas::v1::SearchSpace>(
+      "darts { ops: ['none', 'skip_connect', 'sep_conv_3x3', 'max_pool_3x3'] "
+      "nodes: 2 cells: 3 init_channels: 4 }");
+  *lease.mutable_evaluation() = testing::ParseText<nas::v1::Evaluation>(
+      "train { dataset: 'fashion_mnist' batch_size: 32 train_subset: 128 "
+      "validation_size: 128 learning_rate: 0.05 }");
+  std::vector<int64_t> steps;
+  EvalCallbacks callbacks;
+  callbacks.on_progress = [&](int64_t step,
+                              const std::map<std::string, double>& m) {
+    steps.push_back(step);
+    EXPECT_THAT(m, Contains(Key("supernet_accuracy")));
+    EXPECT_THAT(m, Contains(Key("alpha_reduce_n1_i2_max_pool_3x3")));
+    return true;
+  };
+  ASSERT_OK_AND_ASSIGN(EvalResult result,
+                       evaluator_->Evaluate(lease, callbacks));
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(result.metrics.at("search_epochs"), 2);
+  EXPECT_EQ(result.metrics.at("latency_weight"), 0.5);
+  EXPECT_GT(result.metrics.at("expected_latency_ms"), 0);
+  EXPECT_GT(result.metrics.at("derived_latency_ms_estimate"), 0);
+  EXPECT_GT(result.params, 0);
+  double row = 0;
+  for (const char* op : {"none", "skip_connect", "sep_conv_3x3", "max_pool_3x3"}) {
+    row += result.metrics.at(nas::task::AlphaMetric("normal", 1, 2, op));
+  }
+  EXPECT_NEAR(row, 1.0, 1e-5);  // softmax over the ops of one edge
+  ASSERT_OK_AND_ASSIGN(
+      nas::v1::CellGenotype genotype,
+      nas::task::DecodeDerivedGenotype(
+          result.metrics,
+          {"none", "skip_connect", "sep_conv_3x3", "max_pool_3x3"}));
+  EXPECT_EQ(genotype.normal().nodes_size(), 2);
+  EXPECT_EQ(genotype.reduce().nodes(1).edges_size(), 2);
+
+  lease.set_task("once_for_all_train");
+  EXPECT_THAT(evaluator_->Evaluate(lease, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
 
 TEST_F(TrainEvaluatorTest, TrainsAndMeasuresFashionMnistTrial) {
   nas::v1::TrialLease lease = Nb201Lease();

@@ -118,7 +118,9 @@ nn::AnyModule Pool(const std::string& op, int stride) {
           false)));
 }
 
-nn::AnyModule DartsOp(const std::string& op, int c, int stride) {
+}  // namespace
+
+nn::AnyModule MakeDartsOp(const std::string& op, int c, int stride) {
   if (op == "none") return nn::AnyModule(Zero(stride));
   if (op == "skip_connect") {
     return stride == 1 ? nn::AnyModule(nn::Identity())
@@ -131,6 +133,18 @@ nn::AnyModule DartsOp(const std::string& op, int c, int stride) {
   return Pool(op,
               stride);  // max_pool_3x3, avg_pool_3x3 (validated by MakePlan).
 }
+
+nn::AnyModule MakeDartsPreprocess(int c_in, int c_out, bool reduce) {
+  return reduce ? nn::AnyModule(FactorizedReduce(c_in, c_out))
+                : nn::AnyModule(ReluConvBn(c_in, c_out, 1, 1, 0));
+}
+
+nn::AnyModule MakeCellStem(int in_channels, int out_channels) {
+  return nn::AnyModule(Seq(CountingConv2d(in_channels, out_channels, 3, 1, 1),
+                           nn::BatchNorm2d(out_channels)));
+}
+
+namespace {
 
 nn::AnyModule Nb201Op(const std::string& op, int c) {
   if (op == "none") return nn::AnyModule(Zero(1));
@@ -180,14 +194,12 @@ void ComputeNodes(std::vector<std::vector<Edge>>& nodes,
 class DartsCellImpl : public nn::Module {
  public:
   DartsCellImpl(const nas::v1::Cell& genotype, const DartsCellPlan& p) {
-    pre0_ = p.reduction_prev
-                ? nn::AnyModule(FactorizedReduce(p.c_prev_prev, p.c))
-                : nn::AnyModule(ReluConvBn(p.c_prev_prev, p.c, 1, 1, 0));
-    pre1_ = nn::AnyModule(ReluConvBn(p.c_prev, p.c, 1, 1, 0));
+    pre0_ = MakeDartsPreprocess(p.c_prev_prev, p.c, p.reduction_prev);
+    pre1_ = MakeDartsPreprocess(p.c_prev, p.c, false);
     register_module("pre0", pre0_.ptr());
     register_module("pre1", pre1_.ptr());
     nodes_ = MakeEdges(*this, genotype, 2, [&](const nas::v1::CellEdge& e) {
-      return DartsOp(e.op(), p.c, p.reduction && e.input() < 2 ? 2 : 1);
+      return MakeDartsOp(e.op(), p.c, p.reduction && e.input() < 2 ? 2 : 1);
     });
   }
   Tensor forward(const Tensor& s0, const Tensor& s1) {

@@ -12,9 +12,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "torch/nn/module.h"
+#include "torch/nn/modules/container/any.h"
 #include "torch/nn/modules/conv.h"
 #include "torch/types.h"
 #include "worker/model/plan.h"
@@ -42,6 +44,16 @@ class CountingConv2dImpl : public torch::nn::Module {
   int64_t last_macs_ = 0;
 };
 TORCH_MODULE(CountingConv2d);
+
+// The DARTS op `op` (a name MakePlan accepts) on `c` channels; stride 2
+// halves the resolution. For the supernet (worker/oneshot), which mixes them.
+torch::nn::AnyModule MakeDartsOp(const std::string& op, int c, int stride);
+// The preprocessing of a DARTS cell input to `c_out` channels:
+// FactorizedReduce when `reduce` (the input is at twice the resolution),
+// else ReLU, 1x1 convolution, BN.
+torch::nn::AnyModule MakeDartsPreprocess(int c_in, int c_out, bool reduce);
+// Stem of the cell networks: 3x3 convolution and BN.
+torch::nn::AnyModule MakeCellStem(int in_channels, int out_channels);
 
 // Builds the network the plan describes (on the CPU). Wraps LibTorch errors.
 absl::StatusOr<std::shared_ptr<Network>> BuildNetwork(const NetworkPlan& plan);

@@ -31,11 +31,7 @@ constexpr const char* kOomMessages[] = {"out of memory", "not enough memory",
                                         "can't allocate memory",
                                         "cannot allocate memory"};
 
-// A batch of examples as tensors on `device`.
-struct Batch {
-  torch::Tensor images;
-  torch::Tensor labels;
-};
+}  // namespace
 
 Batch MakeBatch(const Dataset& data, absl::Span<const int64_t> indices,
                 const Normalization& norm, const Augmentation& augmentation,
@@ -52,8 +48,6 @@ Batch MakeBatch(const Dataset& data, absl::Span<const int64_t> indices,
 int64_t CountCorrect(const torch::Tensor& logits, const torch::Tensor& labels) {
   return logits.argmax(1).eq(labels).sum().item<int64_t>();
 }
-
-}  // namespace
 
 absl::Status StatusFromException(const std::exception& e,
                                  absl::string_view context) {

@@ -13,6 +13,9 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <random>
+
+#include "absl/types/span.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -68,6 +71,19 @@ absl::StatusOr<TrainSummary> Train(Network& net, const Dataset& train,
                                    const TrainOptions& options,
                                    const torch::Device& device,
                                    const TrainCallbacks& callbacks);
+
+// A batch of examples as tensors on a device.
+struct Batch {
+  torch::Tensor images;
+  torch::Tensor labels;
+};
+// Examples `indices` of `data`, normalized (and augmented), on `device`.
+// May throw LibTorch errors (callers catch them at their boundary).
+Batch MakeBatch(const Dataset& data, absl::Span<const int64_t> indices,
+                const Normalization& norm, const Augmentation& augmentation,
+                std::mt19937_64& rng, const torch::Device& device);
+// Correct top-1 predictions of `logits` for `labels`.
+int64_t CountCorrect(const torch::Tensor& logits, const torch::Tensor& labels);
 
 // Top-1 accuracy in [0, 1] of `net` (switched to eval mode) on `data`.
 absl::StatusOr<double> Accuracy(Network& net, const Dataset& data,

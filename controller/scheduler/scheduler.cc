@@ -567,7 +567,7 @@ absl::StatusOr<std::optional<nas::v1::TrialLease>> Scheduler::FinishLease(
   }
   *lease.mutable_search_space() = rt.job.spec().search_space();
   *lease.mutable_evaluation() = rt.job.spec().evaluation();
-  TrialTask task = rt.strategy->Task(trial.architecture());
+  TrialTask task = rt.strategy->Task(lease.architecture());
   lease.set_task(std::move(task.task));
   lease.set_task_config(std::move(task.config));
   VLOG(1) << "Leased trial " << lease.trial_id() << " attempt "

@@ -81,7 +81,12 @@ void GroupCommitter::RunBatch(std::deque<Item>& items) {
       for (size_t k = 0; k < now.size(); ++k) {
         absl::Status st = items[now[k]].op(tx, k);
         if (st.ok()) continue;
-        if (!tx.broken()) own.emplace(now[k], st);
+        if (!tx.broken()) {
+          const std::optional<size_t> other = hooks_.culprit();
+          own.emplace(now[other.has_value() && *other < now.size() ? *other
+                                                                    : k],
+                      st);
+        }
         return st;
       }
       std::optional<size_t> blame;

@@ -52,6 +52,12 @@ class GroupCommitter {
         finish = [](SqlTx&, std::optional<size_t>*) {
           return absl::OkStatus();
         };
+    // After an operation failed of its own making: the index of the
+    // operation at fault if it is another one (an operation may run work
+    // that earlier ones deferred), else nullopt.
+    std::function<std::optional<size_t>()> culprit = [] {
+      return std::optional<size_t>();
+    };
   };
 
   struct Stats {

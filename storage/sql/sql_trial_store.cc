@@ -1,5 +1,6 @@
 #include "storage/sql/sql_trial_store.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -222,20 +223,27 @@ constexpr char kInsertTrialsPostgres[] =
     "RETURNING id) "
     "SELECT id FROM ins ORDER BY id";
 
-// PostgreSQL: AcquireTrial as one statement (lease and read back). ($5, $6)
-// is the (create_time_ms, id) of the last trial this transaction leased:
-// the index scan starts after it instead of stepping over its own leases.
-const std::string& AcquirePostgres() {
+// PostgreSQL: the deferred AcquireTrial calls of one job as one statement:
+// the $2 oldest PENDING trials go to the workers of $3 (with deadlines $4 and
+// start times $5) in order; each row ends with the caller's 1-based index.
+const std::string& AcquireManyPostgres() {
   static const std::string* const kSql = new std::string(absl::StrCat(
-      "WITH picked AS (UPDATE trials SET state = 2, worker_id = $2, "
-      "lease_deadline_ms = $3, start_time_ms = $4, end_time_ms = NULL WHERE id "
-      "= (SELECT id FROM trials WHERE job_id = $1 AND state = 1 AND "
-      "(create_time_ms, id) > ($5, $6) ORDER BY create_time_ms, id LIMIT 1 "
-      "FOR UPDATE SKIP LOCKED) RETURNING *) ",
+      "WITH picked AS (SELECT id, row_number() OVER (ORDER BY create_time_ms, "
+      "id) AS n FROM (SELECT id, create_time_ms FROM trials WHERE job_id = $1 "
+      "AND state = 1 ORDER BY create_time_ms, id LIMIT $2 FOR UPDATE SKIP "
+      "LOCKED) p), "
+      "w AS (SELECT * FROM unnest(CAST($3 AS TEXT[]), CAST($4 AS BIGINT[]), "
+      "CAST($5 AS BIGINT[])) WITH ORDINALITY AS w(worker_id, deadline, start, "
+      "n)), "
+      "upd AS (UPDATE trials t SET state = 2, worker_id = w.worker_id, "
+      "lease_deadline_ms = w.deadline, start_time_ms = w.start, end_time_ms = "
+      "NULL FROM picked, w WHERE t.id = picked.id AND w.n = picked.n "
+      "RETURNING t.*, w.n AS caller) ",
       kTrialSelect,
-      "FROM picked t JOIN architectures a ON a.id = t.architecture_id"));
+      ", t.caller FROM upd t JOIN architectures a ON a.id = t.architecture_id"));
   return *kSql;
 }
+
 
 // `$2 = 0 OR` the state bit of t.state is set in the mask $2.
 constexpr char kStateMask[] =
@@ -306,77 +314,134 @@ absl::StatusOr<LockedTrial> LockTrial(SqlTx& tx, int64_t trial_id) {
 // of each job (one INSERT per job). Only the committer thread touches it.
 struct WriteBatch {
   struct StagedSnapshot {
-    StrategySnapshot newest;
+    size_t op = 0;  // the operation that staged it
+    StrategySnapshot snapshot;
     int64_t now_ms = 0;
-    int64_t oldest_version = 0;  // of the batch's snapshots of the job
-    size_t oldest_op = 0;        // the operation that staged it
+  };
+
+  // An AcquireTrial deferred to the end of the transaction (PostgreSQL),
+  // where each job's acquires run as one statement.
+  struct Acquire {
+    std::string worker_id;
+    int64_t lease_deadline_ms = 0;
+    int64_t now_ms = 0;
+    SqlRows* rows = nullptr;  // receives the leased trial's row, if any
+  };
+
+  // A CompleteTrial deferred likewise: the transaction's completions run as
+  // one statement.
+  struct Complete {
+    TrialRef ref;
+    TrialOutcome outcome;
+    std::string metrics_json;
+    std::optional<StrategySnapshot> snapshot;
+    int64_t now_ms = 0;
+    size_t op = 0;
   };
 
   void Begin() {
+    blamed.reset();
+    completes.clear();
     counts = CountDelta();
     counts.SetShard(sequence++ % kCountShards);
     snapshots.clear();
-    leased_up_to.clear();
+    acquires.clear();
   }
 
   CountDelta counts;
-  std::map<std::string, StagedSnapshot> snapshots;
-  // Per job, the (create_time_ms, id) of the last trial leased in this
-  // transaction.
-  std::map<std::string, std::pair<int64_t, int64_t>> leased_up_to;
+  std::map<std::string, std::vector<StagedSnapshot>> snapshots;
+  // Per job, in submission order.
+  std::map<std::string, std::vector<Acquire>> acquires;
+  std::vector<Complete> completes;  // in submission order
+  // Set when running deferred work failed by the fault of the operation
+  // with this index (see GroupCommitter::Hooks::culprit).
+  std::optional<size_t> blamed;
   size_t op = 0;  // the running operation's index in the transaction
   int64_t sequence = 0;
 };
 
 namespace {
 
-// Stages `snapshot` (if any) to be written at the end of the transaction; a
-// later snapshot of the same job in the transaction replaces it, which is
-// exact since all commit together.
-absl::Status StageSnapshot(WriteBatch& batch, const std::string& job_id,
-                           const std::optional<StrategySnapshot>& snapshot,
-                           int64_t now_ms) {
-  if (!snapshot.has_value()) return absl::OkStatus();
-  auto it = batch.snapshots.find(job_id);
-  if (it == batch.snapshots.end()) {
-    batch.snapshots[job_id] = {*snapshot, now_ms, snapshot->version, batch.op};
-    return absl::OkStatus();
+// Runs the batch's deferred acquires: one statement per job.
+absl::Status RunAcquires(SqlTx& tx, WriteBatch& batch) {
+  for (auto& [job_id, calls] : batch.acquires) {
+    std::vector<std::string> workers;
+    std::vector<int64_t> deadlines, starts;
+    for (const WriteBatch::Acquire& c : calls) {
+      workers.push_back(c.worker_id);
+      deadlines.push_back(c.lease_deadline_ms);
+      starts.push_back(c.now_ms);
+      c.rows->clear();
+    }
+    ASSIGN_OR_RETURN(
+        SqlRows rows,
+        tx.Query(AcquireManyPostgres(),
+                 {job_id, P(static_cast<int64_t>(calls.size())),
+                  TextArray(workers), IntArray(deadlines), IntArray(starts)}));
+    for (SqlRow& row : rows) {
+      const int64_t caller = Int(row, row.size() - 1);
+      if (caller < 1 || caller > static_cast<int64_t>(calls.size())) {
+        return absl::InternalError(absl::StrCat("acquire: caller ", caller));
+      }
+      batch.counts.Move(job_id, Int(row, 0), nas::v1::PENDING,
+                        nas::v1::LEASED);
+      row.pop_back();
+      calls[caller - 1].rows->push_back(std::move(row));
+    }
   }
-  if (it->second.newest.version >= snapshot->version) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "strategy snapshot version ", snapshot->version, " of job '", job_id,
-        "' is not newer than the stored version ", it->second.newest.version));
-  }
-  it->second.newest = *snapshot;
-  it->second.now_ms = now_ms;
+  batch.acquires.clear();
   return absl::OkStatus();
 }
 
-// Writes the staged snapshots; a version not newer than the stored one
+// Stages `snapshot` (if any) to be written at the end of the transaction.
+// Of a job's snapshots in one transaction only the last submitted is
+// written, which is exact since all commit together.
+absl::Status StageSnapshot(WriteBatch& batch, const std::string& job_id,
+                           const std::optional<StrategySnapshot>& snapshot,
+                           int64_t now_ms) {
+  if (snapshot.has_value()) {
+    batch.snapshots[job_id].push_back({batch.op, *snapshot, now_ms});
+  }
+  return absl::OkStatus();
+}
+
+// Writes the newest staged snapshot of each job. Versions must grow in
+// submission order and exceed the stored one; the first that does not
 // blames the operation that staged it.
 absl::Status WriteSnapshots(SqlTx& tx, WriteBatch& batch,
                             std::optional<size_t>* blame) {
-  for (const auto& [job_id, staged] : batch.snapshots) {
+  for (auto& [job_id, staged] : batch.snapshots) {
+    std::stable_sort(staged.begin(), staged.end(),
+                     [](const WriteBatch::StagedSnapshot& a,
+                        const WriteBatch::StagedSnapshot& b) {
+                       return a.op < b.op;
+                     });
     ASSIGN_OR_RETURN(SqlRows rows,
                      tx.Query("SELECT MAX(version) FROM strategy_snapshots "
                               "WHERE job_id = $1",
                               {job_id}));
-    if (!rows.empty() && !IsNull(rows[0], 0) &&
-        Int(rows[0], 0) >= staged.oldest_version) {
-      *blame = staged.oldest_op;
-      return absl::FailedPreconditionError(absl::StrCat(
-          "strategy snapshot version ", staged.oldest_version, " of job '",
-          job_id, "' is not newer than the stored version ", Int(rows[0], 0)));
+    int64_t previous = (!rows.empty() && !IsNull(rows[0], 0))
+                           ? Int(rows[0], 0)
+                           : std::numeric_limits<int64_t>::min();
+    for (const WriteBatch::StagedSnapshot& s : staged) {
+      if (s.snapshot.version <= previous) {
+        *blame = s.op;
+        return absl::FailedPreconditionError(absl::StrCat(
+            "strategy snapshot version ", s.snapshot.version, " of job '",
+            job_id, "' is not newer than the stored version ", previous));
+      }
+      previous = s.snapshot.version;
     }
+    const WriteBatch::StagedSnapshot& newest = staged.back();
     RETURN_IF_ERROR(tx.Query(
         "INSERT INTO strategy_snapshots (job_id, version, state, "
         "create_time_ms) VALUES ($1, $2, $3, $4)",
-        {job_id, P(staged.newest.version), Blob{staged.newest.state},
-         P(staged.now_ms)}));
+        {job_id, P(newest.snapshot.version), Blob{newest.snapshot.state},
+         P(newest.now_ms)}));
     RETURN_IF_ERROR(
         tx.Query("DELETE FROM strategy_snapshots WHERE job_id = $1 AND "
                  "version < $2",
-                 {job_id, P(staged.newest.version - kKeptSnapshots)}));
+                 {job_id, P(newest.snapshot.version - kKeptSnapshots)}));
   }
   return absl::OkStatus();
 }
@@ -561,7 +626,7 @@ absl::StatusOr<std::vector<Member>> ReadMembers(SqlTx& tx,
 absl::Status UpdateParetoMembers(SqlTx& tx, const std::string& job_id,
                                  int64_t trial_id, const JobObjectives& o,
                                  std::pair<double, double> point,
-                                 const std::vector<Member>& members) {
+                                 std::vector<Member>& members) {
   std::vector<int64_t> dominated;
   for (const Member& m : members) {
     if (Dominates(m.point, point, o.primary_direction, o.secondary_direction)) {
@@ -579,6 +644,14 @@ absl::Status UpdateParetoMembers(SqlTx& tx, const std::string& job_id,
         "DELETE FROM pareto_members WHERE job_id = $1 AND trial_id = $2",
         {job_id, P(id)}));
   }
+  members.erase(std::remove_if(members.begin(), members.end(),
+                               [&](const Member& m) {
+                                 return std::find(dominated.begin(),
+                                                  dominated.end(),
+                                                  m.trial_id) != dominated.end();
+                               }),
+                members.end());
+  members.push_back({trial_id, point});
   return absl::OkStatus();
 }
 
@@ -633,71 +706,119 @@ absl::StatusOr<Completion> CompleteState(SqlTx& tx, CountDelta& counts,
   return c;
 }
 
-// CompleteState() in one PostgreSQL statement, which also reads the job's
-// pareto_members (as "id a b,id a b,...").
-const std::string& CompletePostgres() {
-  static const std::string* const kSql = new std::string(absl::StrCat(
-      "WITH old AS (SELECT id, job_id, state, attempt, architecture_id FROM "
-      "trials WHERE id = $1 FOR UPDATE), "
-      "upd AS (UPDATE trials t SET state = CAST($3 AS INTEGER), end_time_ms = "
-      "$4, metrics = CAST($5 AS JSONB), primary_objective = CAST(CAST($5 AS "
-      "JSONB) ->> j.primary_metric AS DOUBLE PRECISION), secondary_objective "
-      "= CAST(CAST($5 AS JSONB) ->> j.secondary_metric AS DOUBLE PRECISION), "
-      "cache_hit = (CAST($6 AS INTEGER) <> 0), lease_deadline_ms = NULL FROM "
-      "old, jobs j WHERE t.id = old.id AND old.attempt = $2 AND old.state IN "
-      "(2, 3) AND j.id = old.job_id RETURNING t.primary_objective, "
-      "t.secondary_objective, j.primary_metric, j.primary_direction, "
-      "j.secondary_metric, j.secondary_direction) "
-      "SELECT old.job_id, old.state, old.attempt, old.architecture_id, "
-      "(SELECT COUNT(*) FROM upd), upd.primary_objective, "
-      "upd.secondary_objective, upd.primary_metric, upd.primary_direction, "
-      "upd.secondary_metric, upd.secondary_direction, (SELECT "
-      "string_agg(m.trial_id || ' ' || p.primary_objective || ' ' || "
-      "p.secondary_objective, ',') FROM pareto_members m JOIN trials p ON "
-      "p.id = m.trial_id WHERE m.job_id = old.job_id) FROM old LEFT JOIN upd "
-      "ON TRUE"));
-  return *kSql;
-}
+// PostgreSQL: the deferred CompleteTrial calls as one statement. One row per
+// call, in order: whether it was applied, and the trial as it was.
+constexpr char kCompleteManyPostgres[] =
+    "WITH input AS (SELECT * FROM unnest(CAST($1 AS BIGINT[]), CAST($2 AS "
+    "INTEGER[]), CAST($3 AS INTEGER[]), CAST($4 AS TEXT[]), CAST($5 AS "
+    "INTEGER[])) WITH ORDINALITY AS i(id, attempt, state, metrics, cache_hit, "
+    "n)), "
+    "first AS (SELECT DISTINCT ON (id) * FROM input ORDER BY id, n), "
+    "old AS (SELECT t.id, t.job_id, t.state, t.attempt, t.architecture_id "
+    "FROM trials t WHERE t.id IN (SELECT id FROM input) FOR UPDATE), "
+    "upd AS (UPDATE trials t SET state = f.state, end_time_ms = $6, metrics = "
+    "CAST(f.metrics AS JSONB), primary_objective = CAST(CAST(f.metrics AS "
+    "JSONB) ->> j.primary_metric AS DOUBLE PRECISION), secondary_objective = "
+    "CAST(CAST(f.metrics AS JSONB) ->> j.secondary_metric AS DOUBLE "
+    "PRECISION), cache_hit = (f.cache_hit <> 0), lease_deadline_ms = NULL "
+    "FROM first f, old o, jobs j WHERE t.id = f.id AND o.id = f.id AND "
+    "o.attempt = f.attempt AND o.state IN (2, 3) AND j.id = o.job_id "
+    "RETURNING t.id, f.n, t.primary_objective, t.secondary_objective, "
+    "j.primary_metric, j.primary_direction, j.secondary_metric, "
+    "j.secondary_direction) "
+    "SELECT i.n, o.job_id, o.state, o.attempt, o.architecture_id, u.n, "
+    "u.primary_objective, u.secondary_objective, u.primary_metric, "
+    "u.primary_direction, u.secondary_metric, u.secondary_direction FROM "
+    "input i LEFT JOIN old o ON o.id = i.id LEFT JOIN upd u ON u.id = i.id "
+    "ORDER BY i.n";
 
-absl::StatusOr<Completion> CompleteStatePostgres(
-    SqlTx& tx, CountDelta& counts, const TrialRef& ref, const TrialOutcome& outcome,
-    const std::string& metrics_json, int64_t now_ms) {
+// Runs the batch's deferred completions (see WriteBatch::Complete). A call
+// refused by the fence is blamed (the batch runs again without it).
+absl::Status RunCompletes(SqlTx& tx, WriteBatch& batch,
+                          std::optional<size_t>* blame) {
+  if (batch.completes.empty()) return absl::OkStatus();
+  std::vector<int64_t> ids, attempts, states, cache_hits;
+  std::vector<std::string> metrics;
+  for (const WriteBatch::Complete& c : batch.completes) {
+    ids.push_back(c.ref.trial_id);
+    attempts.push_back(c.ref.attempt);
+    states.push_back(c.outcome.state);
+    metrics.push_back(c.metrics_json);
+    cache_hits.push_back(c.outcome.cache_hit ? 1 : 0);
+  }
   ASSIGN_OR_RETURN(
       SqlRows rows,
-      tx.Query(CompletePostgres(),
-               {P(ref.trial_id), P(int64_t{ref.attempt}),
-                P(int64_t{outcome.state}), P(now_ms), metrics_json,
-                P(int64_t{outcome.cache_hit ? 1 : 0})}));
-  if (rows.empty()) return TrialNotFound(ref.trial_id);
-  const SqlRow& r = rows[0];
-  if (Int(r, 4) == 0) {
-    return NotCompleted(ref, static_cast<int32_t>(Int(r, 2)),
-                        static_cast<TrialState>(Int(r, 1)));
+      tx.Query(kCompleteManyPostgres,
+               {IntArray(ids), IntArray(attempts), IntArray(states),
+                TextArray(metrics), IntArray(cache_hits),
+                P(batch.completes.front().now_ms)}));
+  if (rows.size() != batch.completes.size()) {
+    return absl::InternalError(absl::StrCat("complete: ", rows.size(),
+                                            " rows for ",
+                                            batch.completes.size(), " calls"));
   }
-  Completion c;
-  c.job_id = Str(r, 0);
-  c.architecture_id = Int(r, 3);
-  counts.Move(c.job_id, ref.trial_id, static_cast<TrialState>(Int(r, 1)),
-              outcome.state);
-  if (outcome.cache_hit) counts.AddCacheHit(c.job_id, ref.trial_id);
-  if (!IsNull(r, 5)) c.a = Dbl(r, 5);
-  if (!IsNull(r, 6)) c.b = Dbl(r, 6);
-  c.objectives.primary_metric = Str(r, 7);
-  c.objectives.primary_direction = static_cast<Direction>(Int(r, 8));
-  c.objectives.secondary_metric = Str(r, 9);
-  c.objectives.secondary_direction = static_cast<Direction>(Int(r, 10));
-  c.members.emplace();
-  for (absl::string_view member : absl::StrSplit(Str(r, 11), ',', absl::SkipEmpty())) {
-    std::vector<absl::string_view> f = absl::StrSplit(member, ' ');
-    Member m;
-    if (f.size() != 3 || !absl::SimpleAtoi(f[0], &m.trial_id) ||
-        !absl::SimpleAtod(f[1], &m.point.first) ||
-        !absl::SimpleAtod(f[2], &m.point.second)) {
-      return absl::InternalError(absl::StrCat("bad pareto member '", member, "'"));
+  std::map<std::string, std::vector<Member>> members;  // read once per job
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const SqlRow& r = rows[k];
+    WriteBatch::Complete& c = batch.completes[k];
+    const bool applied = !IsNull(r, 5) && Int(r, 5) == static_cast<int64_t>(k + 1);
+    if (!applied) {
+      absl::Status refused =
+          IsNull(r, 1) ? TrialNotFound(c.ref.trial_id)
+                       : NotCompleted(c.ref, static_cast<int32_t>(Int(r, 3)),
+                                      static_cast<TrialState>(Int(r, 2)))
+                             .status();
+      // Applied by an earlier call of this batch: the same attempt is OK.
+      if (refused.ok() || (!IsNull(r, 5) && Int(r, 3) == c.ref.attempt)) {
+        continue;
+      }
+      *blame = c.op;
+      return refused;
     }
-    c.members->push_back(m);
+    const std::string job_id = Str(r, 1);
+    const int64_t architecture_id = Int(r, 4);
+    batch.counts.Move(job_id, c.ref.trial_id, static_cast<TrialState>(Int(r, 2)),
+                      c.outcome.state);
+    if (c.outcome.cache_hit) batch.counts.AddCacheHit(job_id, c.ref.trial_id);
+    if (c.outcome.params > 0 || c.outcome.macs > 0) {
+      RETURN_IF_ERROR(tx.Query(
+          "UPDATE architectures SET "
+          "params = CASE WHEN $2 > 0 THEN $2 ELSE params END, "
+          "macs = CASE WHEN $3 > 0 THEN $3 ELSE macs END WHERE id = $1",
+          {P(architecture_id), P(c.outcome.params), P(c.outcome.macs)}));
+    }
+    for (const auto& l : c.outcome.latencies) {
+      RETURN_IF_ERROR(tx.Query(
+          "INSERT INTO device_latency (architecture_id, device, batch_size, "
+          "median_ms, p90_ms, threads, trial_id) VALUES ($1, $2, $3, $4, $5, "
+          "$6, $7) ON CONFLICT (architecture_id, device, batch_size) DO "
+          "UPDATE SET median_ms = excluded.median_ms, p90_ms = "
+          "excluded.p90_ms, threads = excluded.threads, trial_id = "
+          "excluded.trial_id",
+          {P(architecture_id), l.device(), P(int64_t{l.batch_size()}),
+           P(l.median_ms()), P(l.p90_ms()), P(int64_t{l.threads()}),
+           P(c.ref.trial_id)}));
+    }
+    if (c.outcome.state == nas::v1::SUCCEEDED && !IsNull(r, 6) &&
+        !IsNull(r, 7) && !Str(r, 10).empty()) {
+      JobObjectives o;
+      o.primary_metric = Str(r, 8);
+      o.primary_direction = static_cast<Direction>(Int(r, 9));
+      o.secondary_metric = Str(r, 10);
+      o.secondary_direction = static_cast<Direction>(Int(r, 11));
+      auto it = members.find(job_id);
+      if (it == members.end()) {
+        ASSIGN_OR_RETURN(std::vector<Member> read, ReadMembers(tx, job_id));
+        it = members.emplace(job_id, std::move(read)).first;
+      }
+      RETURN_IF_ERROR(UpdateParetoMembers(tx, job_id, c.ref.trial_id, o,
+                                          {Dbl(r, 6), Dbl(r, 7)}, it->second));
+    }
+    batch.op = c.op;
+    RETURN_IF_ERROR(StageSnapshot(batch, job_id, c.snapshot, c.now_ms));
   }
-  return c;
+  batch.completes.clear();
+  return absl::OkStatus();
 }
 
 int64_t StateMask(const std::vector<TrialState>& states) {
@@ -770,7 +891,10 @@ SqlTrialStore::SqlTrialStore(std::unique_ptr<SqlBackend> backend)
     : backend_(std::move(backend)), batch_(std::make_unique<WriteBatch>()) {
   GroupCommitter::Hooks hooks;
   hooks.begin = [this] { batch_->Begin(); };
+  hooks.culprit = [this] { return batch_->blamed; };
   hooks.finish = [this](SqlTx& tx, std::optional<size_t>* blame) {
+    RETURN_IF_ERROR(RunCompletes(tx, *batch_, blame));
+    RETURN_IF_ERROR(RunAcquires(tx, *batch_));
     RETURN_IF_ERROR(WriteSnapshots(tx, *batch_, blame));
     return batch_->counts.Flush(tx);
   };
@@ -782,9 +906,16 @@ SqlTrialStore::~SqlTrialStore() { committer_.reset(); }
 absl::Status SqlTrialStore::Write(
     const std::function<absl::Status(SqlTx&)>& fn) {
   return committer_->Run([this, &fn](SqlTx& tx, size_t index) {
+    RETURN_IF_ERROR(RunDeferred(tx));
     batch_->op = index;
     return fn(tx);
   });
+}
+
+absl::Status SqlTrialStore::RunDeferred(SqlTx& tx) {
+  // Earlier operations' deferred work runs first, keeping submission order.
+  RETURN_IF_ERROR(RunCompletes(tx, *batch_, &batch_->blamed));
+  return RunAcquires(tx, *batch_);
 }
 
 absl::StatusOr<std::unique_ptr<SqlTrialStore>> SqlTrialStore::Create(
@@ -985,9 +1116,10 @@ absl::StatusOr<std::vector<int64_t>> SqlTrialStore::InsertTrials(
 }
 
 std::shared_future<absl::Status> SqlTrialStore::Issue(
-    std::function<absl::Status(SqlTx&)> fn) {
+    std::function<absl::Status(SqlTx&)> fn, bool defers) {
   return committer_->Submit(
-      [this, fn = std::move(fn)](SqlTx& tx, size_t index) {
+      [this, fn = std::move(fn), defers](SqlTx& tx, size_t index) {
+        if (!defers) RETURN_IF_ERROR(RunDeferred(tx));
         batch_->op = index;
         return fn(tx);
       });
@@ -1012,21 +1144,9 @@ SqlTrialStore::IssueAcquireTrial(const std::string& job_id,
   const bool postgres = backend_->dialect() == Dialect::kPostgres;
   std::shared_future<absl::Status> done = Issue([=](SqlTx& tx) -> absl::Status {
     if (postgres) {
-      // One statement: lease and read back.
-      const auto after =
-          batch_->leased_up_to
-              .try_emplace(job_id, std::numeric_limits<int64_t>::min(), 0)
-              .first;
-      ASSIGN_OR_RETURN(out->rows, tx.Query(AcquirePostgres(),
-                                           {job_id, worker_id,
-                                            P(lease_deadline_ms), P(now_ms),
-                                            P(after->second.first),
-                                            P(after->second.second)}));
-      if (!out->rows.empty()) {
-        batch_->counts.Move(job_id, Int(out->rows[0], 0), nas::v1::PENDING,
-                            nas::v1::LEASED);
-        after->second = {Int(out->rows[0], 6), Int(out->rows[0], 0)};
-      }
+      // Deferred: the transaction's acquires of a job run as one statement.
+      batch_->acquires[job_id].push_back(
+          {worker_id, lease_deadline_ms, now_ms, &out->rows});
       return absl::OkStatus();
     }
     out->trial.reset();
@@ -1044,7 +1164,7 @@ SqlTrialStore::IssueAcquireTrial(const std::string& job_id,
     batch_->counts.Move(job_id, id, nas::v1::PENDING, nas::v1::LEASED);
     ASSIGN_OR_RETURN(out->trial, ReadTrial(tx, id, false));
     return absl::OkStatus();
-  });
+  }, /*defers=*/postgres);
   return PendingWrite<Result>([this, out, done, postgres]() -> Result {
     RETURN_IF_ERROR(done.get());
     if (!postgres) return std::move(out->trial);
@@ -1128,14 +1248,15 @@ PendingWrite<absl::Status> SqlTrialStore::IssueCompleteTrial(
   const bool postgres = backend_->dialect() == Dialect::kPostgres;
   std::shared_future<absl::Status> done = Issue(
       [=, metrics_json = *std::move(json)](SqlTx& tx) -> absl::Status {
-        // The fenced state change: one statement on PostgreSQL.
-        CountDelta& counts = batch_->counts;
-        ASSIGN_OR_RETURN(
-            Completion c,
-            postgres ? CompleteStatePostgres(tx, counts, ref, outcome,
-                                             metrics_json, now_ms)
-                     : CompleteState(tx, counts, ref, outcome, metrics_json,
-                                     now_ms));
+        if (postgres) {
+          // Deferred: the transaction's completions run as one statement.
+          batch_->completes.push_back(
+              {ref, outcome, metrics_json, snapshot, now_ms, batch_->op});
+          return absl::OkStatus();
+        }
+        CountDelta& counts = batch_->counts;  // SQLite: one call at a time
+        ASSIGN_OR_RETURN(Completion c, CompleteState(tx, counts, ref, outcome,
+                                                     metrics_json, now_ms));
         if (c.done_before) return absl::OkStatus();  // A retried report.
         if (outcome.params > 0 || outcome.macs > 0) {
           RETURN_IF_ERROR(tx.Query(
@@ -1166,7 +1287,8 @@ PendingWrite<absl::Status> SqlTrialStore::IssueCompleteTrial(
                                               *c.members));
         }
         return StageSnapshot(*batch_, c.job_id, snapshot, now_ms);
-      });
+      },
+      /*defers=*/postgres);
   return PendingWrite<absl::Status>([done] { return done.get(); });
 }
 

@@ -118,7 +118,11 @@ class SqlTrialStore : public TrialStore {
   // Runs `fn` as one write operation through the group committer and waits.
   absl::Status Write(const std::function<absl::Status(SqlTx&)>& fn);
   // Issues `fn` as one write operation; ready once it committed or failed.
-  std::shared_future<absl::Status> Issue(std::function<absl::Status(SqlTx&)> fn);
+  // `defers`: fn only defers its work to the end of the transaction (see
+  // WriteBatch); other operations first run the work deferred before them.
+  std::shared_future<absl::Status> Issue(std::function<absl::Status(SqlTx&)> fn,
+                                         bool defers = false);
+  absl::Status RunDeferred(SqlTx& tx);
 
   std::unique_ptr<SqlBackend> backend_;
   // Touched only by the committer thread (inside its operations).

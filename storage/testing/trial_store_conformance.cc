@@ -700,6 +700,75 @@ TEST_P(TrialStoreConformanceTest, ParetoFrontMatchesBruteForce) {
   }
 }
 
+// Writes issued together (the group commit may put them in one transaction):
+// each is still decided on its own.
+TEST_P(TrialStoreConformanceTest, IssuedWritesAreDecidedOneByOne) {
+  Fixture f(store_.get());
+  const std::string job = f.Job("issued", nas::v1::MAXIMIZE, nas::v1::MINIMIZE);
+  constexpr int kTrials = 40;
+  ASSERT_OK(store_->InsertTrials(job, Suggestions(kTrials), std::nullopt, kNow)
+                .status());
+  std::vector<PendingWrite<absl::StatusOr<std::optional<nas::v1::Trial>>>>
+      leases;
+  for (int i = 0; i < kTrials; ++i) {
+    leases.push_back(store_->IssueAcquireTrial(job, "w", kNow + 1000, kNow));
+  }
+  std::vector<TrialRef> refs;
+  for (auto& l : leases) {
+    ASSERT_OK_AND_ASSIGN(std::optional<nas::v1::Trial> t, l.Wait());
+    ASSERT_TRUE(t.has_value());
+    refs.push_back({t->id(), t->attempt()});
+  }
+  std::set<int64_t> distinct;
+  for (const TrialRef& r : refs) distinct.insert(r.trial_id);
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kTrials));
+  std::vector<std::pair<double, double>> points;
+  std::vector<PendingWrite<absl::Status>> writes;
+  for (int i = 0; i < kTrials; ++i) {
+    points.push_back({(i * 37 % 41) / 41.0, (i * 53 % 43) / 43.0});
+    writes.push_back(store_->IssueCompleteTrial(
+        refs[i], Outcome(points[i].first, points[i].second),
+        StrategySnapshot{i + 1, absl::StrCat("s", i + 1)}, kNow));
+  }
+  auto stale = store_->IssueCompleteTrial({refs[3].trial_id, 2},
+                                          Outcome(0.5, 1), std::nullopt, kNow);
+  auto repeated = store_->IssueCompleteTrial(refs[5], Outcome(0.5, 1),
+                                             std::nullopt, kNow);
+  auto old_snapshot = store_->IssueFailTrial(
+      refs[6], "oom", "", 3, StrategySnapshot{2, "old"}, kNow);
+  for (auto& w : writes) EXPECT_OK(w.Wait());
+  EXPECT_THAT(stale.Wait(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_OK(repeated.Wait());
+  EXPECT_THAT(old_snapshot.Wait().status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN(nas::v1::Job got, store_->GetJob(job));
+  EXPECT_EQ(got.counts().succeeded(), kTrials);
+  EXPECT_EQ(got.counts().leased(), 0);
+  EXPECT_EQ(got.counts().failed(), 0);
+  ASSERT_OK_AND_ASSIGN(auto snapshot, store_->LatestSnapshot(job));
+  ASSERT_TRUE(snapshot.has_value());
+  EXPECT_EQ(snapshot->version, kTrials);
+  EXPECT_EQ(snapshot->state, absl::StrCat("s", kTrials));
+  ASSERT_OK_AND_ASSIGN(nas::v1::Trial fifth, store_->GetTrial(refs[5].trial_id, false));
+  EXPECT_DOUBLE_EQ(fifth.metrics().at("accuracy"), points[5].first);
+  ASSERT_OK_AND_ASSIGN(auto front, store_->ParetoFront(job, "accuracy",
+                                                       nas::v1::MAXIMIZE,
+                                                       "latency_ms",
+                                                       nas::v1::MINIMIZE));
+  std::set<int64_t> got_front, want_front;
+  for (const auto& t : front) got_front.insert(t.id());
+  for (int i = 0; i < kTrials; ++i) {
+    bool dominated = false;
+    for (int j = 0; j < kTrials; ++j) {
+      dominated |= points[j].first >= points[i].first &&
+                   points[j].second <= points[i].second &&
+                   points[j] != points[i];
+    }
+    if (!dominated) want_front.insert(refs[i].trial_id);
+  }
+  EXPECT_EQ(got_front, want_front);
+}
+
 TEST_P(TrialStoreConformanceTest, RegistersWorkersByName) {
   nas::v1::WorkerInfo info;
   info.set_name("host:gpu0");

@@ -71,6 +71,10 @@ TEST(ValidateJobSpecTest, CollectsEveryError) {
                   FieldError{"budget.max_trials", "must be > 0 (got 0)"}));
 }
 
+// Trials of a compound_scaling job with the defaults: 111 grid points
+// (grid_step 0.05, tolerance 0.1), then phi = 1, 2, 3.
+constexpr int kDefaultScalingTrials = 114;
+
 // The valid spec a malformed case starts from.
 enum class Base { kDarts, kElastic };
 
@@ -214,11 +218,15 @@ std::vector<BadSpecCase> BadSpecs() {
        [](JobSpec* s) {
          s->mutable_strategy()->mutable_compound_scaling()->set_base_trial_id(
              3);
+         s->mutable_budget()->set_max_trials(kDefaultScalingTrials);
        },
        "strategy.compound_scaling",
        "needs the elastic search space (got darts)"},
       {"CompoundScalingWithoutBase", Base::kElastic,
-       [](JobSpec* s) { s->mutable_strategy()->mutable_compound_scaling(); },
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_compound_scaling();
+         s->mutable_budget()->set_max_trials(kDefaultScalingTrials);
+       },
        "strategy.compound_scaling",
        "must set one of: base_trial_id, base_architecture"},
       {"CompoundScalingBaseOutsideTheSpace", Base::kElastic,
@@ -230,9 +238,43 @@ strategy: {compound_scaling: {base_architecture: {elastic: {
   resolution: 32, width_multiplier: 1.0}}}})")
                  .strategy()
                  .compound_scaling());
+         s->mutable_budget()->set_max_trials(kDefaultScalingTrials);
        },
        "strategy.compound_scaling.base_architecture.elastic.resolution",
        "must be one of 24, 28 (got 32)"},
+      {"CompoundScalingBudgetNotGridPlusPhis", Base::kElastic,
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_compound_scaling()->set_base_trial_id(
+             3);
+         s->mutable_strategy()->mutable_compound_scaling()->set_grid_step(
+             0.25);
+         s->mutable_strategy()->mutable_compound_scaling()->set_tolerance(
+             0.15);
+       },
+       "budget.max_trials",
+       "a compound_scaling job runs one trial per grid point (3) and one per "
+       "phi = 1..max_phi (3): must be 6, got 10"},
+      {"CompoundScalingEmptyGrid", Base::kElastic,
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_compound_scaling()->set_base_trial_id(
+             3);
+         s->mutable_strategy()->mutable_compound_scaling()->set_grid_step(0.3);
+         s->mutable_strategy()->mutable_compound_scaling()->set_tolerance(
+             0.01);
+       },
+       "strategy.compound_scaling.tolerance",
+       "no grid point (alpha, beta, gamma >= 1, step 0.3) has "
+       "|alpha * beta^2 * gamma^2 - 2| <= 0.01"},
+      {"CompoundScalingGridTooFine", Base::kElastic,
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_compound_scaling()->set_base_trial_id(
+             3);
+         s->mutable_strategy()->mutable_compound_scaling()->set_grid_step(
+             0.005);
+       },
+       "strategy.compound_scaling.grid_step",
+       "the grid has 79358 points (at most 1000): use a larger grid_step or a "
+       "smaller tolerance"},
       {"ParetoWithOneObjective", Base::kDarts,
        [](JobSpec* s) { s->mutable_strategy()->mutable_pareto_evolution(); },
        "strategy.pareto_evolution", "needs at least 2 objectives (got 1)"},

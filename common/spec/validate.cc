@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/spec/job_spec.h"
+#include "common/task/compound_scaling_task.h"
 
 namespace nas::spec {
 namespace {
@@ -30,6 +31,9 @@ using ::google::protobuf::RepeatedPtrField;
 
 constexpr size_t kMaxNameLength = 63;
 constexpr const char* kDatasets[] = {"fashion_mnist", "cifar10"};
+// Compound scaling: the finest grid step and the most grid trials accepted.
+constexpr double kMinGridStep = 0.001;
+constexpr int64_t kMaxGridPoints = 1000;
 
 std::string Sub(absl::string_view path, absl::string_view field) {
   return absl::StrCat(path, ".", field);
@@ -457,6 +461,48 @@ class Validator {
     AtLeast(Sub(path, "max_phi"), scaling.max_phi(), 1);
     Positive(Sub(path, "tolerance"), scaling.tolerance());
     Positive(Sub(path, "grid_step"), scaling.grid_step());
+    if (!(scaling.tolerance() > 0) || !(scaling.grid_step() > 0) ||
+        scaling.max_phi() < 1) {
+      return;
+    }
+    // Guard the count below against absurdly fine grids.
+    if (scaling.grid_step() < kMinGridStep) {
+      Error(Sub(path, "grid_step"),
+            absl::StrCat("must be >= ", kMinGridStep, " (got ",
+                         scaling.grid_step(), ")"));
+      return;
+    }
+    const int64_t points = nas::task::ScalingGridSize(scaling.grid_step(),
+                                                      scaling.tolerance());
+    if (points == 0) {
+      Error(Sub(path, "tolerance"),
+            absl::StrCat("no grid point (alpha, beta, gamma >= 1, step ",
+                         scaling.grid_step(),
+                         ") has |alpha * beta^2 * gamma^2 - 2| <= ",
+                         scaling.tolerance()));
+      return;
+    }
+    if (points > kMaxGridPoints) {
+      Error(Sub(path, "grid_step"),
+            absl::StrCat("the grid has ", points, " points (at most ",
+                         kMaxGridPoints,
+                         "): use a larger grid_step or a smaller tolerance"));
+      return;
+    }
+    // One trial per grid point, then one per phi = 1..max_phi.
+    const int64_t trials = points + scaling.max_phi();
+    if (spec_->budget().max_trials() > 0 &&
+        spec_->budget().max_trials() != trials) {
+      Error("budget.max_trials",
+            absl::StrCat("a compound_scaling job runs one trial per grid "
+                         "point (", points, ") and one per phi = 1..max_phi (",
+                         scaling.max_phi(), "): must be ", trials, ", got ",
+                         spec_->budget().max_trials()));
+    }
+    if (spec_->evaluation().has_table()) {
+      Error("evaluation", "strategy compound_scaling needs evaluation.train "
+                          "(a scaled network cannot be looked up in a table)");
+    }
   }
 
   void CheckObjectives(const RepeatedPtrField<nas::v1::Objective>& objectives) {

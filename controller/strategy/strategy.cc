@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "controller/strategy/compound_scaling_driver.h"
 #include "controller/strategy/darts_driver.h"
 #include "controller/strategy/objectives.h"
 #include "controller/strategy/pareto.h"
@@ -560,12 +561,16 @@ absl::StatusOr<std::unique_ptr<Strategy>> CreateStrategy(
                        DartsDriver::Create(spec, std::move(space)));
       return std::unique_ptr<Strategy>(std::move(driver));
     }
+    case nas::v1::Strategy::kCompoundScaling: {
+      ASSIGN_OR_RETURN(std::unique_ptr<CompoundScalingDriver> driver,
+                       CompoundScalingDriver::Create(spec, std::move(space)));
+      return std::unique_ptr<Strategy>(std::move(driver));
+    }
     case nas::v1::Strategy::kOnceForAll:
-    case nas::v1::Strategy::kCompoundScaling:
       break;
   }
   return absl::UnimplementedError(
-      "strategy: once_for_all and compound_scaling are not implemented yet");
+      "strategy: once_for_all is not implemented yet");
 }
 
 }  // namespace nas::strategy

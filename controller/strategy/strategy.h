@@ -13,8 +13,10 @@
 // history (hash-set dedup, bounded populations).
 //
 // Implementations (chosen by JobSpec.strategy): random search, regularized
-// evolution, REINFORCE, Pareto evolution, and the DARTS driver
-// (darts_driver.h: supernet search trials, then retrains of derived cells). With a `target` on a secondary
+// evolution, REINFORCE, Pareto evolution, the DARTS driver (darts_driver.h:
+// supernet search trials, then retrains of derived cells) and the compound
+// scaling driver (compound_scaling_driver.h: a coefficient grid, then the
+// chosen point scaled by phi = 1..K). With a `target` on a secondary
 // objective the single-objective strategies optimize the MnasNet reward
 // primary * prod_i (value_i / target_i)^weight_i.
 //
@@ -102,8 +104,8 @@ class Strategy {
 // Builds the strategy of `spec.strategy()` over `spec.search_space()`, with
 // the proto's defaults for zero fields (no strategy kind: random search; no
 // objectives: one maximized objective; direction unspecified: MAXIMIZE).
-// kInvalidArgument names a bad field; kUnimplemented for once_for_all and
-// compound_scaling (not implemented yet).
+// kInvalidArgument names a bad field; kUnimplemented for once_for_all (not
+// implemented yet) and for compound_scaling.base_trial_id.
 absl::StatusOr<std::unique_ptr<Strategy>> CreateStrategy(
     const nas::v1::JobSpec& spec);
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "common/task/compound_scaling_task.h"
 #include "common/task/darts_task.h"
 #include "glog/logging.h"
 #include "torch/cuda.h"
@@ -130,6 +131,9 @@ absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
       WithDefaults(lease.evaluation().train());
   if (lease.task() == nas::task::kDartsSearch) {
     return EvaluateDartsSearch(lease, config, callbacks);
+  }
+  if (lease.task() == nas::task::kScaledTrain) {
+    return EvaluateScaledTrain(lease, callbacks);
   }
   if (!lease.task().empty()) {
     return FailureWithReason(

@@ -13,8 +13,12 @@
 //   params, macs, and test_accuracy when report_test is set.
 // A lease with task "darts_search" (common/task/darts_task.h) instead trains
 // the DARTS supernet of the lease's space (worker/oneshot) and reports the
-// search (EvaluateDartsSearch in darts_search_evaluator.cc); any other
-// non-empty task fails with reason "unsupported".
+// search (EvaluateDartsSearch in darts_search_evaluator.cc); a lease with
+// task "scaled_train" (common/task/compound_scaling_task.h) trains its
+// elastic genotype in the space widened to admit it and adds alpha, beta,
+// gamma, phi, scale_phase, resolution, width_multiplier and blocks to the
+// metrics (scaled_train_evaluator.cc); any other non-empty task fails with
+// reason "unsupported".
 #ifndef NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
 #define NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
 
@@ -69,6 +73,9 @@ class TrainEvaluator : public Evaluator {
   absl::StatusOr<EvalResult> EvaluateDartsSearch(
       const nas::v1::TrialLease& lease, const nas::v1::TrainEvaluation& config,
       const EvalCallbacks& callbacks);
+  // task "scaled_train".
+  absl::StatusOr<EvalResult> EvaluateScaledTrain(
+      const nas::v1::TrialLease& lease, const EvalCallbacks& callbacks);
 
   const Options options_;
   LoadOnceCache<Dataset> datasets_;  // By dataset, directory and split.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/task/compound_scaling_task.h"
 #include "common/task/darts_task.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -153,6 +154,44 @@ TEST_F(TrainEvaluatorTest, ProgressAnswerStopsElasticTrial) {
                        evaluator_->Evaluate(lease, callbacks));
   EXPECT_TRUE(result.stopped_early);
   EXPECT_EQ(result.metrics.at("epochs"), 1);
+}
+
+TEST_F(TrainEvaluatorTest, ScaledTrainTaskTrainsAGenotypeBeyondTheSpace) {
+  nas::v1::TrialLease lease = Nb201Lease();
+  *lease.mutable_search_space() = testing::TinyElasticSpace();
+  lease.mutable_evaluation()->mutable_train()->set_epochs(1);
+  ASSERT_OK_AND_ASSIGN(
+      *lease.mutable_architecture()->mutable_elastic(),
+      nas::task::ScaleGenotype(testing::TinyElasticArchitecture().elastic(),
+                               {1.25, 1.25, 1.0}, 2));
+  // depth ceil(2 * 1.5625) = 4 and width 1.5625 are outside the space.
+  ASSERT_EQ(lease.architecture().elastic().stages(0).depth(), 4);
+  EXPECT_THAT(evaluator_->Evaluate(lease, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+
+  lease.set_task(nas::task::kScaledTrain);
+  lease.set_task_config(nas::task::ScaledTrainConfigJson(
+      {/*scale_phase=*/true, {1.25, 1.25, 1.0}, /*phi=*/2}));
+  ASSERT_OK_AND_ASSIGN(EvalResult scaled, evaluator_->Evaluate(lease, {}));
+  EXPECT_EQ(scaled.metrics.at("phi"), 2);
+  EXPECT_EQ(scaled.metrics.at("alpha"), 1.25);
+  EXPECT_EQ(scaled.metrics.at("scale_phase"), 1);
+  EXPECT_EQ(scaled.metrics.at("blocks"), 8);
+  EXPECT_EQ(scaled.metrics.at("width_multiplier"), 1.5625);
+  EXPECT_GT(scaled.metrics.at("accuracy"), 0);
+
+  nas::v1::TrialLease base = Nb201Lease();
+  *base.mutable_search_space() = testing::TinyElasticSpace();
+  *base.mutable_architecture() = testing::TinyElasticArchitecture();
+  base.mutable_evaluation()->mutable_train()->set_epochs(1);
+  ASSERT_OK_AND_ASSIGN(EvalResult plain, evaluator_->Evaluate(base, {}));
+  // Twice the blocks at 1.5625x the width: far more MACs and parameters.
+  EXPECT_GT(scaled.macs, 3 * plain.macs);
+  EXPECT_GT(scaled.params, plain.params);
+
+  lease.set_task_config("{\"phase\":\"grid\"}");
+  EXPECT_THAT(evaluator_->Evaluate(lease, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(TrainEvaluatorTest, ShouldStopSkipsMeasurement) {

@@ -5,7 +5,6 @@
 // search per lambda, then retrain each derived cell from scratch; the store
 // must hold the per-epoch alphas and retrains whose genotypes are the ones
 // the searches derived.
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
@@ -18,22 +17,16 @@
 #include "absl/time/time.h"
 #include "common/task/darts_task.h"
 #include "common/testing/status_matchers.h"
-#include "controller/scheduler/scheduler.h"
-#include "controller/service/server.h"
 #include "controller/strategy/space.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "proto/nas/v1/service.grpc.pb.h"
-#include "storage/store_url.h"
-#include "tests/child_process.h"
+#include "tests/job_cluster.h"
 
 namespace nas {
 namespace {
 
-constexpr char kWorker[] = "worker/nas-worker";
 constexpr int kSearchEpochs = 2;
 // Generous for a loaded 2-core machine; the job takes ~30 s alone.
 constexpr absl::Duration kJobTimeout = absl::Seconds(240);
@@ -71,86 +64,17 @@ nas::v1::JobSpec DartsJob() {
   return spec;
 }
 
-class DartsEndToEndTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const char* dir = std::getenv("TEST_TMPDIR");
-    storage::StoreOptions store_options;
-    store_options.sqlite_full_sync = false;
-    auto store = storage::OpenTrialStore(
-        absl::StrCat("sqlite://", dir != nullptr ? dir : "/tmp",
-                     "/e2e_darts.db"),
-        store_options);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-    scheduler::SchedulerOptions scheduler_options;
-    scheduler_options.store = store_.get();
-    scheduler_options.deferred_refill = true;
-    scheduler_options.retry_after_ms = 100;
-    auto scheduler = scheduler::Scheduler::Create(scheduler_options);
-    ASSERT_OK(scheduler);
-    scheduler_ = *std::move(scheduler);
-    service::ServerOptions server_options;
-    server_options.listen = "127.0.0.1:0";
-    server_options.scheduler = scheduler_.get();
-    server_options.maintenance_interval = absl::Milliseconds(100);
-    auto server = service::ControllerServer::Create(server_options);
-    ASSERT_OK(server);
-    server_ = *std::move(server);
-    search_ = nas::v1::SearchService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                            grpc::InsecureChannelCredentials()));
-  }
-
-  void TearDown() override {
-    worker_.Kill();
-    if (server_ != nullptr) server_->Shutdown();
-  }
-
-  std::unique_ptr<storage::TrialStore> store_;
-  std::unique_ptr<scheduler::Scheduler> scheduler_;
-  std::unique_ptr<service::ControllerServer> server_;
-  std::unique_ptr<nas::v1::SearchService::Stub> search_;
-  testing::ChildProcess worker_;
-};
-
-TEST_F(DartsEndToEndTest, SearchesThenRetrainsTheDerivedCells) {
-  nas::v1::CreateJobRequest create;
-  *create.mutable_spec() = DartsJob();
-  nas::v1::Job job;
-  {
-    grpc::ClientContext context;
-    const grpc::Status status = search_->CreateJob(&context, create, &job);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
-  ASSERT_OK(worker_
-                .Start({kWorker,
-                        absl::StrCat("--controller=127.0.0.1:", server_->port()),
-                        "--threads=1", "--name=e2e-darts-worker",
-                        "--latency_batch_size=8"})
-                .status());
-
-  const absl::Time deadline = absl::Now() + kJobTimeout;
-  const absl::Time start = absl::Now();
-  while (job.state() == nas::v1::JOB_RUNNING && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(200));
-    grpc::ClientContext context;
-    nas::v1::GetJobRequest get;
-    get.set_job_id(job.id());
-    ASSERT_TRUE(search_->GetJob(&context, get, &job).ok());
-  }
-  LOG(INFO) << "DARTS job ended in " << absl::Now() - start;
+TEST(DartsEndToEndTest, SearchesThenRetrainsTheDerivedCells) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<testing::JobCluster> cluster,
+                       testing::JobCluster::Create("e2e_darts.db"));
+  ASSERT_OK_AND_ASSIGN(
+      nas::v1::Job job,
+      cluster->RunJob(DartsJob(), "e2e-darts-worker", kJobTimeout));
   ASSERT_EQ(job.state(), nas::v1::JOB_SUCCEEDED) << job.DebugString();
   EXPECT_EQ(job.counts().succeeded(), 4);
 
-  nas::v1::ListTrialsRequest list;
-  list.set_job_id(job.id());
-  list.set_with_measurements(true);
-  nas::v1::ListTrialsResponse trials;
-  {
-    grpc::ClientContext context;
-    ASSERT_TRUE(search_->ListTrials(&context, list, &trials).ok());
-  }
+  ASSERT_OK_AND_ASSIGN(nas::v1::ListTrialsResponse trials,
+                       cluster->ListTrials(job.id(), true));
   ASSERT_EQ(trials.trials_size(), 4);
   std::set<std::string> derived_hashes, retrained_hashes;
   std::set<double> lambdas;
@@ -209,7 +133,7 @@ TEST_F(DartsEndToEndTest, SearchesThenRetrainsTheDerivedCells) {
   pareto.set_job_id(job.id());
   nas::v1::ListTrialsResponse front;
   grpc::ClientContext context;
-  ASSERT_TRUE(search_->GetParetoFront(&context, pareto, &front).ok());
+  ASSERT_TRUE(cluster->search().GetParetoFront(&context, pareto, &front).ok());
   ASSERT_GE(front.trials_size(), 1);
   for (const nas::v1::Trial& trial : front.trials()) {
     EXPECT_TRUE(trial.architecture().has_cell());  // never a supernet

@@ -139,6 +139,34 @@ TEST(ReportTest, ReportHasEveryPlotAndEscapesNames) {
   EXPECT_THAT(html, ::testing::Not(HasSubstr("<script")));
 }
 
+TEST(ReportTest, CompoundScalingJobHasTheScalingTableAndPlot) {
+  nas::v1::Job job;
+  job.mutable_spec()->set_name("scaling");
+  job.mutable_spec()->mutable_search_space()->mutable_elastic();
+  job.mutable_spec()->mutable_strategy()->mutable_compound_scaling();
+  std::vector<nas::v1::Trial> trials(3);
+  for (int i = 0; i < 3; ++i) {
+    trials[i].set_id(i + 1);
+    trials[i].set_state(nas::v1::SUCCEEDED);
+    auto& m = *trials[i].mutable_metrics();
+    m["accuracy"] = 0.6 + 0.05 * i;
+    m["alpha"] = 1.25;
+    m["beta"] = 1.5;
+    m["gamma"] = 1.0;
+    m["phi"] = i == 0 ? 1 : i;
+    m["scale_phase"] = i == 0 ? 0 : 1;
+    trials[i].set_macs(1000 * (i + 1));
+  }
+  const std::string html = RenderReport(job, trials);
+  EXPECT_THAT(html, HasSubstr("<h2>Compound scaling</h2>"));
+  EXPECT_THAT(html, HasSubstr("<td>scale</td>"));
+  EXPECT_THAT(html, HasSubstr("<td class=\"num\">1.5</td>"));
+  EXPECT_THAT(html, HasSubstr("accuracy vs MACs by phi"));
+  job.mutable_spec()->mutable_strategy()->mutable_random();
+  EXPECT_THAT(RenderReport(job, trials),
+              ::testing::Not(HasSubstr("Compound scaling")));
+}
+
 TEST(SvgTest, CellToDotHasEveryEdgeWithItsOp) {
   nas::v1::SearchSpace space;
   space.mutable_darts();

@@ -29,6 +29,47 @@ std::string Section(const std::string& title, const std::string& body) {
                       "</section>\n");
 }
 
+// Compound scaling: every grid trial (phi = 1) and the chosen point at
+// phi = 1..K as a table, and `metric` vs MACs with the phi curve drawn.
+std::string ScalingSection(const std::vector<nas::v1::Trial>& done,
+                           const std::string& metric) {
+  std::vector<const nas::v1::Trial*> rows;
+  for (const auto& t : done) {
+    if (std::isfinite(Metric(t, "phi"))) rows.push_back(&t);
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
+    return std::make_pair(Metric(*a, "scale_phase"), Metric(*a, "phi")) <
+           std::make_pair(Metric(*b, "scale_phase"), Metric(*b, "phi"));
+  });
+  std::string body =
+      absl::StrCat("<table><tr><th>trial</th><th>stage</th><th>alpha</th>"
+                   "<th>beta</th><th>gamma</th><th>phi</th><th>blocks</th>"
+                   "<th>width</th><th>resolution</th><th>",
+                   XmlEscape(metric), "</th><th>MACs</th></tr>\n");
+  Plot p{absl::StrCat(metric, " vs MACs by phi"), "MACs", metric, true};
+  Series grid{"grid (phi = 1)", "#9ecae1", {}, {}};
+  Series scaled{"chosen point, phi = 1..K", "#d62728", {}, {}, true, true, 4};
+  for (const nas::v1::Trial* t : rows) {
+    const bool scale = Metric(*t, "scale_phase") == 1;
+    absl::StrAppend(&body, "<tr><td>", t->id(), "</td><td>",
+                    scale ? "scale" : "grid", "</td>");
+    for (const char* name : {"alpha", "beta", "gamma", "phi", "blocks",
+                             "width_multiplier", "resolution"}) {
+      absl::StrAppend(&body, "<td class=\"num\">",
+                      FormatNumber(Metric(*t, name)), "</td>");
+    }
+    absl::StrAppend(&body, "<td class=\"num\">",
+                    FormatNumber(Metric(*t, metric)), "</td><td class=\"num\">",
+                    t->macs(), "</td></tr>\n");
+    Series& s = scale ? scaled : grid;
+    s.x.push_back(static_cast<double>(t->macs()));
+    s.y.push_back(Metric(*t, metric));
+  }
+  p.series = {grid, scaled};
+  return Section("Compound scaling", absl::StrCat(body, "</table>\n",
+                                                  RenderPlot(p)));
+}
+
 }  // namespace
 
 double TrialLatencyMs(const nas::v1::Trial& trial) {
@@ -177,6 +218,10 @@ std::string RenderReport(const nas::v1::Job& job,
       body += "</tr>\n";
     }
     absl::StrAppend(&html, Section("Top trials", body + "</table>\n"));
+  }
+
+  if (spec.strategy().has_compound_scaling()) {
+    absl::StrAppend(&html, ScalingSection(done, metric));
   }
 
   // Cells of the best architecture.

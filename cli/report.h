@@ -1,7 +1,9 @@
 // The HTML report of a job (`nasctl report`): one self-contained file with
 // SVG plots (best objective vs trials, primary objective vs parameters and
 // vs MACs with the Pareto front highlighted, vs latency, trial durations),
-// the top trials as a table, and drawings of the best architecture's cells.
+// the top trials as a table, and drawings of the best architecture's cells;
+// for a compound-scaling job also a table of every grid point and phi with
+// its coefficients, accuracy and MACs, and accuracy vs MACs along phi.
 // No scripts, no external resources. Pure functions; thread-safe.
 #ifndef NAS_CLI_REPORT_H_
 #define NAS_CLI_REPORT_H_

@@ -5,7 +5,8 @@
 // at phi = 1, choose the most accurate, then train the base scaled by it at
 // phi = 1..max_phi; the store must hold trials whose genotypes are those
 // scalings, whose coefficients meet the constraint and whose MACs grow with
-// phi. The accuracy-vs-MACs table is logged.
+// phi. A second job created with base_trial_id gets that trial's genotype as
+// its base. The accuracy-vs-MACs table is logged.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -28,6 +29,7 @@
 namespace nas {
 namespace {
 
+using ::nas::testing::StatusIs;
 using ::nas::task::testing::kTinyGridPoints;
 using ::nas::task::testing::kTinyTolerance;
 
@@ -51,6 +53,7 @@ nas::v1::JobSpec ScalingJob() {
 }
 
 struct Row {
+  int64_t trial_id = 0;
   std::string phase;
   nas::task::ScalingCoefficients c;
   int phi = 0;
@@ -77,7 +80,8 @@ TEST(CompoundScalingEndToEndTest, GridThenScalesTheBestPointByPhi) {
     const std::map<std::string, double> m(trial.metrics().begin(),
                                           trial.metrics().end());
     ASSERT_TRUE(trial.architecture().has_elastic());
-    Row row{m.at("scale_phase") == 1 ? "scale" : "grid",
+    Row row{trial.id(),
+            m.at("scale_phase") == 1 ? "scale" : "grid",
             {m.at("alpha"), m.at("beta"), m.at("gamma")},
             static_cast<int>(m.at("phi")),
             m.at("accuracy"),
@@ -129,6 +133,38 @@ TEST(CompoundScalingEndToEndTest, GridThenScalesTheBestPointByPhi) {
   }
   // phi = 1 of the chosen point is the network its grid trial trained.
   EXPECT_EQ(scaled[0].macs, best->macs);
+
+  // A later job may start from a trial of this one (base_trial_id): the
+  // controller stores that trial's genotype as the base. Its space must
+  // admit the genotype, so widen it.
+  nas::v1::JobSpec from_trial = ScalingJob();
+  from_trial.set_name("e2e-scaling-from-trial");
+  ASSERT_OK_AND_ASSIGN(
+      *from_trial.mutable_search_space()->mutable_elastic(),
+      nas::task::WidenedSpace(from_trial.search_space().elastic(),
+                              scaled[1].genotype));
+  nas::v1::CompoundScaling* scaling =
+      from_trial.mutable_strategy()->mutable_compound_scaling();
+  scaling->set_base_trial_id(scaled[1].trial_id);
+  ASSERT_OK_AND_ASSIGN(nas::v1::Job second, cluster->CreateJob(from_trial));
+  EXPECT_EQ(nas::task::ElasticCanonical(second.spec()
+                                            .strategy()
+                                            .compound_scaling()
+                                            .base_architecture()
+                                            .elastic()),
+            nas::task::ElasticCanonical(scaled[1].genotype));
+  {
+    grpc::ClientContext context;
+    nas::v1::JobRequest cancel;
+    cancel.set_job_id(second.id());
+    ASSERT_TRUE(cluster->search().CancelJob(&context, cancel, &second).ok());
+  }
+  scaling->set_base_trial_id(987654);
+  EXPECT_THAT(cluster->CreateJob(from_trial),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr(
+                           "strategy.compound_scaling.base_trial_id: no "
+                           "trial 987654")));
 
   LOG(INFO) << "phase alpha beta gamma phi accuracy macs";
   for (const std::vector<Row>* rows : {&grid, &scaled}) {

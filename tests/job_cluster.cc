@@ -17,8 +17,9 @@ constexpr char kWorker[] = "worker/nas-worker";
 
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view what) {
   if (status.ok()) return absl::OkStatus();
-  return absl::InternalError(
-      absl::StrCat(what, ": ", status.error_message()));
+  // gRPC and absl share the canonical code numbers.
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      absl::StrCat(what, ": ", status.error_message()));
 }
 
 }  // namespace
@@ -44,6 +45,10 @@ absl::StatusOr<std::unique_ptr<JobCluster>> JobCluster::Create(
   service::ServerOptions server_options;
   server_options.listen = "127.0.0.1:0";
   server_options.scheduler = cluster->scheduler_.get();
+  storage::TrialStore* store = cluster->store_.get();
+  server_options.get_trial = [store](int64_t id) {
+    return store->GetTrial(id, /*with_measurements=*/false);
+  };
   server_options.maintenance_interval = absl::Milliseconds(100);
   ASSIGN_OR_RETURN(cluster->server_,
                    service::ControllerServer::Create(server_options));

@@ -28,6 +28,7 @@ class JobCluster {
       const std::string& db_name);
   ~JobCluster();
 
+  // RPC errors keep their code; the message names the RPC.
   absl::StatusOr<nas::v1::Job> CreateJob(const nas::v1::JobSpec& spec);
   // Starts worker/nas-worker with --threads=1, --latency_batch_size=8 and
   // `name`, connected to this controller.

@@ -94,6 +94,10 @@ absl::Status Run() {
   nas::service::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.scheduler = scheduler.get();
+  nas::storage::TrialStore* trials = store.get();  // outlives the server
+  server_options.get_trial = [trials](int64_t id) {
+    return trials->GetTrial(id, /*with_measurements=*/false);
+  };
   ASSIGN_OR_RETURN(std::string tokens,
                    ReadFile(absl::GetFlag(FLAGS_auth_token_file)));
   ASSIGN_OR_RETURN(server_options.auth_tokens,

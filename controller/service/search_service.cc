@@ -56,6 +56,32 @@ std::string FillPage(const Page& page, std::vector<T> items, Field* out) {
   return more ? absl::StrCat(page.offset + page.limit) : "";
 }
 
+// Replaces compound_scaling.base_trial_id by that trial's elastic genotype.
+absl::Status ResolveBaseTrial(const TrialLookup& get_trial,
+                              nas::v1::JobSpec* spec) {
+  if (!spec->strategy().compound_scaling().has_base_trial_id() ||
+      get_trial == nullptr) {
+    return absl::OkStatus();
+  }
+  nas::v1::CompoundScaling* scaling =
+      spec->mutable_strategy()->mutable_compound_scaling();
+  const int64_t id = scaling->base_trial_id();
+  absl::StatusOr<nas::v1::Trial> trial = get_trial(id);
+  if (absl::IsNotFound(trial.status())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "strategy.compound_scaling.base_trial_id: no trial ", id));
+  }
+  RETURN_IF_ERROR(trial.status());
+  if (!trial->architecture().has_elastic()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("strategy.compound_scaling.base_trial_id: trial ", id,
+                     " is not an elastic architecture"));
+  }
+  *scaling->mutable_base_architecture()->mutable_elastic() =
+      trial->architecture().elastic();
+  return absl::OkStatus();
+}
+
 bool IsEnded(nas::v1::JobState state) {
   return state == nas::v1::JOB_SUCCEEDED || state == nas::v1::JOB_CANCELLED ||
          state == nas::v1::JOB_FAILED;
@@ -80,7 +106,9 @@ grpc::Status SearchServiceImpl::CreateJob(
   return Serve(*auth_, Permission::kManage, context, [&]() -> absl::Status {
     if (!request->has_spec())
       return absl::InvalidArgumentError("spec is required");
-    ASSIGN_OR_RETURN(*response, scheduler_->CreateJob(request->spec(),
+    nas::v1::JobSpec spec = request->spec();
+    RETURN_IF_ERROR(ResolveBaseTrial(get_trial_, &spec));
+    ASSIGN_OR_RETURN(*response, scheduler_->CreateJob(std::move(spec),
                                                       request->request_id()));
     return absl::OkStatus();
   });

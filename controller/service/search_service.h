@@ -6,12 +6,19 @@
 // are coalesced) until the job ends or the client goes away; at most
 // `max_watchers` streams run at once (RESOURCE_EXHAUSTED beyond).
 //
+// CreateJob replaces strategy.compound_scaling.base_trial_id by the elastic
+// genotype of that trial (found with `get_trial`; INVALID_ARGUMENT naming the
+// field when it is unknown or not elastic) before the scheduler sees the
+// spec, so the stored spec is self-contained.
+//
 // Thread-safety: thread-safe. Ownership: the scheduler and authenticator are
 // not owned and must outlive the service.
 #ifndef NAS_CONTROLLER_SERVICE_SEARCH_SERVICE_H_
 #define NAS_CONTROLLER_SERVICE_SEARCH_SERVICE_H_
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
 
 #include "controller/scheduler/scheduler.h"
 #include "controller/service/auth.h"
@@ -19,11 +26,18 @@
 
 namespace nas::service {
 
+// A trial by id (TrialStore::GetTrial without measurements).
+using TrialLookup =
+    std::function<absl::StatusOr<nas::v1::Trial>(int64_t trial_id)>;
+
 class SearchServiceImpl final : public nas::v1::SearchService::Service {
  public:
   SearchServiceImpl(scheduler::Scheduler* scheduler, const Authenticator* auth,
-                    int max_watchers)
-      : scheduler_(scheduler), auth_(auth), max_watchers_(max_watchers) {}
+                    int max_watchers, TrialLookup get_trial = nullptr)
+      : scheduler_(scheduler),
+        auth_(auth),
+        max_watchers_(max_watchers),
+        get_trial_(std::move(get_trial)) {}
 
   grpc::Status CreateJob(grpc::ServerContext* context,
                          const nas::v1::CreateJobRequest* request,
@@ -68,6 +82,7 @@ class SearchServiceImpl final : public nas::v1::SearchService::Service {
   scheduler::Scheduler* const scheduler_;
   const Authenticator* const auth_;
   const int max_watchers_;
+  const TrialLookup get_trial_;
   std::atomic<int> watchers_{0};
 };
 

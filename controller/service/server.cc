@@ -91,7 +91,8 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Create(
 ControllerServer::ControllerServer(ServerOptions options)
     : options_(std::move(options)),
       auth_(options_.auth_tokens),
-      search_service_(options_.scheduler, &auth_, options_.max_watchers),
+      search_service_(options_.scheduler, &auth_, options_.max_watchers,
+                      options_.get_trial),
       worker_service_(options_.scheduler, &auth_) {}
 
 ControllerServer::~ControllerServer() { Shutdown(); }

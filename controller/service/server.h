@@ -48,6 +48,10 @@ struct ServerOptions {
   bool background = true;
   // Concurrent WatchJob streams at most.
   int max_watchers = 256;
+  // Looks a trial up by id (the store's GetTrial), so CreateJob can replace
+  // strategy.compound_scaling.base_trial_id by that trial's genotype. Unset:
+  // such jobs are refused (UNIMPLEMENTED from the strategy).
+  TrialLookup get_trial;
 };
 
 class ControllerServer {

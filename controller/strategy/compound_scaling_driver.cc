@@ -42,8 +42,8 @@ CompoundScalingDriver::Create(const nas::v1::JobSpec& spec,
   }
   if (scaling.has_base_trial_id()) {
     return absl::UnimplementedError(
-        "strategy.compound_scaling.base_trial_id: the controller does not "
-        "resolve a trial of an earlier job yet; give its genotype as "
+        "strategy.compound_scaling.base_trial_id: not resolved to a genotype "
+        "(CreateJob does so when the controller can look trials up); give "
         "base_architecture");
   }
   if (!scaling.base_architecture().has_elastic()) {

@@ -13,8 +13,9 @@
 // the phi = 1 trial of the chosen point are distinct trials.
 //
 // The base genotype comes from strategy.compound_scaling.base_architecture;
-// base_trial_id must be resolved before the driver is created (the driver
-// has no store), otherwise Create fails with UNIMPLEMENTED naming the field.
+// base_trial_id must be resolved before the driver is created (the
+// controller's CreateJob does; the driver has no store), otherwise Create
+// fails with UNIMPLEMENTED naming the field.
 //
 // Suggest order: every grid point, UNAVAILABLE until all ended, then every
 // phi, then RESOURCE_EXHAUSTED. When every grid trial failed there is no

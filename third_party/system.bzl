@@ -12,6 +12,7 @@ Targets, all in @system//:
   torch       LibTorch 1.13 (CPU build from Debian); adds the C++ API include dir
   pqxx        libpqxx 6.4 + libpq
   prometheus  prometheus-cpp core + pull (exposer)
+  prometheus_core  prometheus-cpp core only (metrics, registry, text serializer)
   sqlite3     SQLite 3
   glog        glog + gflags
   yaml_cpp    yaml-cpp 0.7
@@ -38,6 +39,7 @@ _LIBS = {
     ], []),
     "pqxx": (["libpqxx", "libpq"], []),
     "prometheus": (["prometheus-cpp-pull", "prometheus-cpp-core"], []),
+    "prometheus_core": (["prometheus-cpp-core"], []),
     "sqlite3": (["sqlite3"], []),
     "glog": (["libglog"], ["-lgflags"]),
     "yaml_cpp": (["yaml-cpp"], []),

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <fstream>
@@ -21,7 +22,7 @@
 #include "glog/logging.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "prometheus/exposer.h"
+#include "common/metrics_http/metrics_http_server.h"
 #include "prometheus/registry.h"
 #include "worker/eval/measure.h"
 #include "worker/eval/table_evaluator.h"
@@ -43,8 +44,8 @@ ABSL_FLAG(std::string, data_dir, "",
           "Fashion-MNIST directory used when a trial names none (default: "
           "the Debian dataset-fashion-mnist directory).");
 ABSL_FLAG(std::string, metrics_listen, "",
-          "Serve Prometheus metrics on this host:port at /metrics (empty: "
-          "off).");
+          "Serve Prometheus metrics on this host:port at /metrics, and "
+          "/healthz (port 0 picks a free port, logged; empty: off).");
 ABSL_FLAG(std::string, ca_cert, "",
           "PEM root certificate(s): connect to the controller with TLS and "
           "trust these roots (empty: plaintext).");
@@ -66,6 +67,15 @@ void OnSignal(int signal) {
 int Fail(const std::string& message) {
   std::cerr << "nas-worker: " << message << "\n";
   return 2;
+}
+
+// The host part of a "host:port" flag, for log lines.
+std::string HostOf(const std::string& listen) {
+  auto host_port = nas::metrics_http::SplitHostPort(listen);
+  if (!host_port.ok() || host_port->first.empty()) return "0.0.0.0";
+  return host_port->first.find(':') == std::string::npos
+             ? host_port->first
+             : absl::StrCat("[", host_port->first, "]");
 }
 
 // Contents of `path`, or false if it cannot be read.
@@ -117,21 +127,22 @@ int main(int argc, char** argv) {
     credentials = grpc::SslCredentials(ssl);
   }
 
-  prometheus::Registry registry;
-  nas::worker::WorkerMetrics metrics(registry);
-  std::unique_ptr<prometheus::Exposer> exposer;
+  // False from SIGTERM/SIGINT on, while the current trial is handed back.
+  std::atomic<bool> running{true};
+  auto registry = std::make_shared<prometheus::Registry>();
+  nas::worker::WorkerMetrics metrics(*registry);
+  std::unique_ptr<nas::metrics_http::MetricsHttpServer> metrics_server;
   if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
       !listen.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(listen);
-    } catch (const std::exception& e) {
-      return Fail(absl::StrCat("--metrics_listen=", listen, ": ", e.what()));
+    auto server = nas::metrics_http::MetricsHttpServer::Create(
+        listen, registry, [&running] { return running.load(); });
+    if (!server.ok()) {
+      return Fail(absl::StrCat("--metrics_listen: ", server.status().message()));
     }
-    exposer->RegisterCollectable(
-        std::shared_ptr<prometheus::Registry>(&registry, [](auto*) {}));
-    LOG(INFO) << "metrics on http://" << listen << "/metrics";
+    metrics_server = std::move(server).value();
+    LOG(INFO) << "metrics on http://" << HostOf(listen) << ":"
+              << metrics_server->port() << "/metrics";
   }
-
   nas::worker::TrainEvaluator::Options train_options;
   train_options.device = *device;
   // LibTorch defaults to one intra-op thread here: always set it explicitly.
@@ -165,19 +176,27 @@ int main(int argc, char** argv) {
       options, nas::v1::WorkerService::NewStub(channel), train->get(), &table);
   if (!loop.ok()) return Fail(loop.status().ToString());
 
-  std::thread([l = loop->get()] {
+  // Reads the signal pipe: a signal drains the loop; a 0 byte (written below
+  // once Run() returned) just ends the thread.
+  std::thread signal_watcher([&] {
     char signal = 0;
     while (read(g_signal_pipe[0], &signal, 1) < 0 && errno == EINTR) {
     }
+    if (signal == 0) return;
     LOG(INFO) << "signal " << static_cast<int>(signal)
               << ": finishing or handing back the current trial";
-    l->Shutdown();
-  }).detach();
+    running.store(false);
+    (*loop)->Shutdown();
+  });
 
   LOG(INFO) << "nas-worker " << options.info.name() << " on "
             << options.info.device_model() << ", controller "
             << absl::GetFlag(FLAGS_controller);
   const absl::Status status = (*loop)->Run();
+  running.store(false);
+  const char stop = 0;
+  (void)!write(g_signal_pipe[1], &stop, 1);
+  signal_watcher.join();
   if (!status.ok()) return Fail(status.ToString());
   return 0;
 }

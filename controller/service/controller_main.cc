@@ -21,7 +21,7 @@
 #include "controller/service/auth.h"
 #include "controller/service/server.h"
 #include "glog/logging.h"
-#include "prometheus/exposer.h"
+#include "common/metrics_http/metrics_http_server.h"
 #include "prometheus/registry.h"
 #include "storage/store_url.h"
 
@@ -31,7 +31,8 @@ ABSL_FLAG(std::string, store, "sqlite://var/nas.db",
           "Trial store: sqlite:///abs/path.db, sqlite://rel/path.db or "
           "postgresql://user:pw@host:port/db.");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
-          "Prometheus exposer address host:port (empty: no metrics endpoint).");
+          "Serve Prometheus metrics at /metrics (and /healthz) on this "
+          "host:port (port 0 picks a free port, logged; empty: off).");
 ABSL_FLAG(int64_t, lease_seconds, 60,
           "Lease length; workers heartbeat every third of it.");
 ABSL_FLAG(std::string, auth_token_file, "",
@@ -76,11 +77,19 @@ absl::Status Run() {
                    nas::storage::OpenTrialStore(store_url));
 
   auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    exposer = std::make_unique<prometheus::Exposer>(
-        absl::GetFlag(FLAGS_metrics_listen));
-    exposer->RegisterCollectable(registry);
+  std::unique_ptr<nas::metrics_http::MetricsHttpServer> metrics_server;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
+      !listen.empty()) {
+    auto server = nas::metrics_http::MetricsHttpServer::Create(listen, registry);
+    if (!server.ok()) {
+      return absl::Status(server.status().code(),
+                          absl::StrCat("--metrics_listen: ",
+                                       server.status().message()));
+    }
+    metrics_server = std::move(server).value();
+    // stderr: stdout's first line is the gRPC port, which scripts read.
+    std::cerr << "nas-controller metrics on port " << metrics_server->port()
+              << " (/metrics, /healthz)" << std::endl;
   }
 
   nas::scheduler::SchedulerOptions scheduler_options;

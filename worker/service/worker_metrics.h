@@ -1,5 +1,6 @@
 // WorkerMetrics: the nas-worker's Prometheus metrics, registered in a
-// caller-owned prometheus::Registry (exposed by worker_main.cc's Exposer).
+// caller-owned prometheus::Registry (served by worker_main.cc over
+// common/metrics_http).
 //
 //   nas_worker_trials_total{outcome}   trials ended, by outcome (kOutcome*)
 //   nas_worker_images_per_second       last trained trial's training throughput

@@ -19,10 +19,11 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/grpc_health/health.h"
+#include "common/metrics_http/metrics_http_server.h"
 #include "glog/logging.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "common/metrics_http/metrics_http_server.h"
 #include "prometheus/registry.h"
 #include "worker/eval/measure.h"
 #include "worker/eval/table_evaluator.h"
@@ -46,6 +47,11 @@ ABSL_FLAG(std::string, data_dir, "",
 ABSL_FLAG(std::string, metrics_listen, "",
           "Serve Prometheus metrics on this host:port at /metrics, and "
           "/healthz (port 0 picks a free port, logged; empty: off).");
+ABSL_FLAG(std::string, health_listen, "",
+          "Serve the standard gRPC health service (grpc.health.v1, plaintext) "
+          "on this host:port: SERVING while the worker loop runs, "
+          "NOT_SERVING once it drains after SIGTERM (port 0 picks a free "
+          "port, logged; empty: off).");
 ABSL_FLAG(std::string, ca_cert, "",
           "PEM root certificate(s): connect to the controller with TLS and "
           "trust these roots (empty: plaintext).");
@@ -143,6 +149,18 @@ int main(int argc, char** argv) {
     LOG(INFO) << "metrics on http://" << HostOf(listen) << ":"
               << metrics_server->port() << "/metrics";
   }
+  std::unique_ptr<nas::grpc_health::HealthServer> health;
+  if (const std::string listen = absl::GetFlag(FLAGS_health_listen);
+      !listen.empty()) {
+    auto server = nas::grpc_health::HealthServer::Create(listen);
+    if (!server.ok()) {
+      return Fail(absl::StrCat("--health_listen: ", server.status().message()));
+    }
+    health = std::move(server).value();
+    LOG(INFO) << "gRPC health (grpc.health.v1) on " << HostOf(listen) << ":"
+              << health->port();
+  }
+
   nas::worker::TrainEvaluator::Options train_options;
   train_options.device = *device;
   // LibTorch defaults to one intra-op thread here: always set it explicitly.
@@ -176,6 +194,7 @@ int main(int argc, char** argv) {
       options, nas::v1::WorkerService::NewStub(channel), train->get(), &table);
   if (!loop.ok()) return Fail(loop.status().ToString());
 
+  if (health != nullptr) health->SetServing(true);
   // Reads the signal pipe: a signal drains the loop; a 0 byte (written below
   // once Run() returned) just ends the thread.
   std::thread signal_watcher([&] {
@@ -186,6 +205,7 @@ int main(int argc, char** argv) {
     LOG(INFO) << "signal " << static_cast<int>(signal)
               << ": finishing or handing back the current trial";
     running.store(false);
+    if (health != nullptr) health->SetServing(false);
     (*loop)->Shutdown();
   });
 
@@ -194,6 +214,7 @@ int main(int argc, char** argv) {
             << absl::GetFlag(FLAGS_controller);
   const absl::Status status = (*loop)->Run();
   running.store(false);
+  if (health != nullptr) health->Shutdown();
   const char stop = 0;
   (void)!write(g_signal_pipe[1], &stop, 1);
   signal_watcher.join();

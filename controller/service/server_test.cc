@@ -8,13 +8,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/clock.h"
+#include "common/grpc_health/health.h"
 #include "common/testing/status_matchers.h"
 #include "controller/scheduler/scheduler.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "proto/nas/v1/service.grpc.pb.h"
@@ -287,25 +286,15 @@ TEST_F(ServerTest, ReadTokenWatchesButCannotCancelAndWorkerTokenLeases) {
 }
 
 TEST_F(ServerTest, HealthServiceAnswersServingWithoutAToken) {
-  grpc::GenericStub stub(channel_);
-  grpc::Slice empty("");
-  const grpc::ByteBuffer request(&empty, 1);
-  grpc::ByteBuffer response;
-  grpc::ClientContext context;
-  grpc::Status status;
-  absl::Notification done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes += std::string(s.begin(), s.end());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+  using nas::grpc_health::CheckHealth;
+  using nas::grpc_health::ServingStatus;
+  for (const std::string service :
+       {"", nas::v1::SearchService::service_full_name(),
+        nas::v1::WorkerService::service_full_name()}) {
+    absl::StatusOr<ServingStatus> status = CheckHealth(*channel_, service);
+    ASSERT_OK(status.status()) << service;
+    EXPECT_EQ(*status, ServingStatus::kServing) << service;
+  }
 }
 
 TEST_F(ServerTest, InvalidRequestsAreRefusedNamingTheField) {

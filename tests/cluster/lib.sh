@@ -49,3 +49,23 @@ status_field() {
   local field="$1" file="$2"
   awk -F, -v f="${field}" '$1 == f { print $2 }' "${file}"
 }
+
+# render_overlays OUT K8S_FILE...: renders every deploy/k8s/overlays/NAME with
+# `kubectl kustomize` into OUT/k8s-NAME.yaml (OUT/k8s-NAME.err on failure).
+# K8S_FILE are the test's deploy/k8s runfiles; they are symlinks, which
+# kustomize refuses, so a copy (OUT/k8s/) is rendered. Prints one line per
+# overlay: "NAME ok" or "NAME failed".
+render_overlays() {
+  local out="$1" dir name
+  shift
+  local root="${1%%/deploy/k8s/*}/deploy/k8s"
+  rm -rf "${out}/k8s" && cp -rL "${root}" "${out}/k8s" || return 1
+  for dir in "${out}"/k8s/overlays/*/; do
+    name="$(basename "${dir}")"
+    if kubectl kustomize "${dir}" >"${out}/k8s-${name}.yaml" 2>"${out}/k8s-${name}.err"; then
+      echo "${name} ok"
+    else
+      echo "${name} failed"
+    fi
+  done
+}

@@ -41,14 +41,10 @@ fail() {
 # --- 1. kustomize: every overlay renders ------------------------------------
 if command -v kubectl >/dev/null 2>&1; then
   ((${#KUSTOMIZATIONS[@]} > 0)) || die "no deploy/k8s files given"
-  # Runfiles are symlinks, which kustomize does not accept: render a copy.
-  k8s_root="${KUSTOMIZATIONS[0]%%/deploy/k8s/*}/deploy/k8s"
-  cp -rL "${k8s_root}" "${TMP}/k8s"
   overlays=0
-  for dir in "${TMP}"/k8s/overlays/*/; do
-    name="$(basename "${dir}")"
+  while read -r name result; do
     overlays=$((overlays + 1))
-    if kubectl kustomize "${dir}" >"${TMP}/k8s-${name}.yaml" 2>"${TMP}/k8s-${name}.err"; then
+    if [[ "${result}" == ok ]]; then
       # Workers must get time to hand their trial back on SIGTERM.
       grep -q 'terminationGracePeriodSeconds' "${TMP}/k8s-${name}.yaml" ||
         fail "overlay ${name}: no terminationGracePeriodSeconds"
@@ -56,7 +52,7 @@ if command -v kubectl >/dev/null 2>&1; then
     else
       fail "overlay ${name}: kubectl kustomize failed: $(cat "${TMP}/k8s-${name}.err")"
     fi
-  done
+  done < <(render_overlays "${TMP}" "${KUSTOMIZATIONS[@]}")
   ((overlays >= 2)) || fail "found ${overlays} overlays under deploy/k8s/overlays"
 else
   echo "SKIP: kubectl not found; the deploy/k8s overlays were not rendered" >&2

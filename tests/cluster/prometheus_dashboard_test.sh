@@ -6,11 +6,14 @@
 # Also renders every deploy/k8s overlay with `kubectl kustomize` (skipped with
 # a message when kubectl is missing).
 #
+# The alerting rules of deploy/prometheus/*.yml pass `promtool check rules`,
+# are loaded by that Prometheus and must all evaluate without error.
+#
 # Also checks that every flag passed to the binaries by the rendered
 # overlays, compose.yaml, the Dockerfiles and the systemd units exists.
 #
 # Usage: prometheus_dashboard_test.sh CONTROLLER WORKER NASCTL NB201_CSV
-#        K8S_FILE... -- FLAG_USER_FILE... -- DASHBOARD_JSON...
+#        K8S_FILE... -- FLAG_USER_FILE... -- DASHBOARD_JSON... -- RULES_YML...
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -23,8 +26,12 @@ FLAG_USERS=()
 while (($#)) && [[ "$1" != "--" ]]; do FLAG_USERS+=("$(abs "$1")"); shift; done
 shift
 DASHBOARDS=()
-for f in "$@"; do DASHBOARDS+=("$(abs "$f")"); done
+while (($#)) && [[ "$1" != "--" ]]; do DASHBOARDS+=("$(abs "$1")"); shift; done
+shift
+RULES=()
+for f in "$@"; do RULES+=("$(abs "$f")"); done
 ((${#DASHBOARDS[@]} > 0)) || die "no dashboard given"
+((${#RULES[@]} > 0)) || die "no alerting rules file given"
 
 readonly TMP="${TEST_TMPDIR:?}/promdash"
 rm -rf "${TMP}" && mkdir -p "${TMP}"
@@ -105,11 +112,18 @@ for i in 1 2; do
   worker_targets+="'127.0.0.1:${port}', "
 done
 
+promtool check rules "${RULES[@]}" >"${TMP}/promtool.out" 2>&1 ||
+  fail "promtool check rules: $(cat "${TMP}/promtool.out")"
+rules_in_files="$(sed -n 's/.*SUCCESS: \([0-9]*\) rules found.*/\1/p' "${TMP}/promtool.out" |
+  awk '{ n += $1 } END { print n + 0 }')"
+rule_files=""
+for f in "${RULES[@]}"; do rule_files+="'${f}', "; done
 prom_port="$(free_port)"
 cat >"${TMP}/prometheus.yml" <<YAML
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files: [${rule_files%, }]
 scrape_configs:
   - job_name: nas-controller
     static_configs:
@@ -217,9 +231,20 @@ else
   log "all ${n} dashboard expressions returned data"
 fi
 
+# --- 6. the alerting rules evaluate ------------------------------------------
+curl -sf "${PROM}/api/v1/rules" >"${TMP}/rules.json" || fail "GET /api/v1/rules failed"
+loaded="$(jq '[.data.groups[].rules[]] | length' "${TMP}/rules.json")"
+healthy="$(jq '[.data.groups[].rules[] | select(.health == "ok")] | length' "${TMP}/rules.json")"
+((rules_in_files > 0 && loaded == rules_in_files)) ||
+  fail "Prometheus loaded ${loaded} rules, promtool counted ${rules_in_files}"
+((healthy == loaded)) || fail "$((loaded - healthy)) alerting rules do not evaluate: $(jq -c \
+  '[.data.groups[].rules[] | select(.health != "ok") | {name, health, lastError}]' "${TMP}/rules.json")"
+active="$(jq -r '[.data.groups[].rules[] | select(.state != "inactive") | .name] | join(", ")' "${TMP}/rules.json")"
+log "alerting rules: ${healthy} of ${loaded} evaluate; pending/firing: ${active:-none}"
+
 if ((failures > 0)); then
   echo "--- controller stderr (tail)" >&2; tail -20 "${TMP}/controller.err" >&2
   echo "${failures} check(s) failed" >&2
   exit 1
 fi
-echo "prometheus_dashboard_test: ${n} expressions returned data, overlays rendered: ok"
+echo "prometheus_dashboard_test: ${n} expressions returned data, ${loaded} alerting rules evaluate, overlays rendered: ok"

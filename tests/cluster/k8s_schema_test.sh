@@ -2,9 +2,10 @@
 # Every object of every rendered deploy/k8s overlay (`kubectl kustomize`) is
 # validated offline against the Kubernetes schema with kubernetes-models
 # (tools/k8s_schema/validate.mjs; KEDA and prometheus-operator models for the
-# CRDs). Negative controls, so that a validator that checks nothing fails:
-# the rendered cpu overlay with its containers key misspelt, and with its
-# worker's health port made a string, must each be reported, and so must a
+# CRDs), unknown field names included. Negative controls, so that a validator
+# that checks nothing fails: the rendered cpu overlay with its containers key
+# misspelt, with its worker's health port made a string, and with
+# readinessProbe misspelt, must each be reported, and so must a
 # hand-written broken manifest (an unknown kind among them).
 #
 # Needs kubectl (machine image) and node with the npm packages that
@@ -60,6 +61,13 @@ validate "${TMP}/broken-port.yaml" && die "a string containerPort passed validat
 grep -q 'INVALID .*Deployment/nas-worker .*containerPort must be integer' "${TMP}/out" ||
   die "string containerPort not reported: $(cat "${TMP}/out")"
 
+# ... and with a misspelt optional field (the models' schemas alone accept
+# unknown fields; tools/k8s_schema/fields.mjs must catch it).
+sed -e 's/readinessProbe:/readinesProbe:/' "${TMP}/k8s-cpu.yaml" >"${TMP}/broken-field.yaml"
+validate "${TMP}/broken-field.yaml" && die "a misspelt field passed validation: $(cat "${TMP}/out")"
+grep -q 'INVALID .*Deployment/nas-worker .*unknown field(s) spec.template.spec.containers\[0\].readinesProbe' "${TMP}/out" ||
+  die "misspelt readinessProbe not reported: $(cat "${TMP}/out")"
+
 cat >"${TMP}/broken.yaml" <<'YAML'
 apiVersion: apps/v1
 kind: Deployment
@@ -84,6 +92,13 @@ spec:
   selector: {}
   endpoints: all
 ---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: misspelt}
+spec:
+  selector: {matchLabels: {a: b}}
+  podMetricsEndpoints: [{port: metrics, intervall: 15s}]
+---
 apiVersion: example.com/v1
 kind: Widget
 metadata: {name: unknown-kind}
@@ -97,10 +112,11 @@ validate "${TMP}/broken.yaml" && die "a broken manifest passed validation: $(cat
 for want in 'Deployment/string-replicas .*replicas must be integer' \
   'ScaledObject/no-target .*required property scaleTargetRef' \
   'ServiceMonitor/bad-endpoints .*endpoints must be array' \
+  'PodMonitor/misspelt .*unknown field(s) spec.podMetricsEndpoints\[0\].intervall' \
   'Widget/unknown-kind .*no schema'; do
   grep -q "INVALID .*${want}" "${TMP}/out" || die "not reported: ${want}: $(cat "${TMP}/out")"
 done
-grep -qx '1 valid, 4 invalid (Service 1)' "${TMP}/out" ||
+grep -qx '1 valid, 5 invalid (Service 1)' "${TMP}/out" ||
   die "broken manifest summary: $(tail -n 1 "${TMP}/out")"
 log "negative controls: every broken object was reported"
 echo "k8s_schema_test: ${objects} objects in ${#rendered[@]} overlays valid; negative controls ok"

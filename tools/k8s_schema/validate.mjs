@@ -6,10 +6,11 @@
 //
 //   node tools/k8s_schema/validate.mjs FILE.yaml...
 //
-// Checks types, required fields, enums and formats. An object whose
+// Checks types, required fields, enums and formats (the models' schemas),
+// and unknown field names (fields.mjs, from the models' type declarations:
+// the schemas alone allow additional properties). An object whose
 // apiVersion/kind has no model is an error (it would otherwise go
-// unchecked). Limitation of the models: unknown field names are NOT
-// rejected (their schemas allow additional properties).
+// unchecked).
 //
 // Prints one line per invalid object and a summary; exits 1 if any object is
 // invalid or a file cannot be read, 2 on a usage or installation error.
@@ -36,7 +37,9 @@ async function findModel(apiVersion, kind) {
     const model = module[kind];
     // Only top-level kinds carry apiVersion/kind (core v1 "Probe" is the
     // container probe type, not an object kind).
-    if (model && model.apiVersion === apiVersion && model.kind === kind) return model;
+    if (model && model.apiVersion === apiVersion && model.kind === kind) {
+      return { Model: model, url: import.meta.resolve(`${pkg}/${apiVersion}/${kind}`) };
+    }
   }
   return null;
 }
@@ -46,9 +49,10 @@ async function main(files) {
     console.error("usage: node validate.mjs FILE.yaml...");
     return 2;
   }
-  let parseAllDocuments;
+  let parseAllDocuments, unknownFields;
   try {
     ({ parseAllDocuments } = await import("yaml"));
+    ({ unknownFields } = await import("./fields.mjs"));
     await import("kubernetes-models/v1/Service");
   } catch (e) {
     console.error(`the npm packages are not installed next to ${import.meta.url} ` +
@@ -79,17 +83,24 @@ async function main(files) {
         invalid.push(`${name}: apiVersion and kind are required strings`);
         continue;
       }
-      const Model = await findModel(apiVersion, kind);
-      if (Model === null) {
+      const found = await findModel(apiVersion, kind);
+      if (found === null) {
         invalid.push(`${name}: no schema for this apiVersion/kind`);
         continue;
       }
+      const errors = [];
       try {
-        new Model(object).validate();
-        valid++;
-        kinds.set(`${kind}`, (kinds.get(kind) ?? 0) + 1);
+        new found.Model(object).validate();
       } catch (e) {
-        invalid.push(`${name}: ${e.message}`);
+        errors.push(e.message);
+      }
+      const unknown = unknownFields(object, found.url);
+      if (unknown.length > 0) errors.push(`unknown field(s) ${unknown.join(", ")}`);
+      if (errors.length > 0) {
+        invalid.push(`${name}: ${errors.join("; ")}`);
+      } else {
+        valid++;
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       }
     }
   }

@@ -16,12 +16,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/metrics_http/metrics_http_server.h"
 #include "common/status_macros.h"
 #include "controller/scheduler/scheduler.h"
 #include "controller/service/auth.h"
 #include "controller/service/server.h"
 #include "glog/logging.h"
-#include "common/metrics_http/metrics_http_server.h"
 #include "prometheus/registry.h"
 #include "storage/store_url.h"
 

@@ -67,7 +67,7 @@ absl::StatusOr<double> RunCycles(TrialStore& store, int clients, int seconds) {
                              absl::ToUnixMillis(absl::Now()));
   if (!job.ok()) return job.status();
   // Enough pending trials for the run, inserted in batches up front.
-  const int64_t needed = std::max<int64_t>(2000, 4000LL * seconds);
+  const int64_t needed = std::max<int64_t>(2000, 10000LL * seconds);
   for (int64_t done = 0; done < needed; done += 1000) {
     std::vector<nas::storage::NewTrial> batch(1000);
     for (int i = 0; i < 1000; ++i) {

@@ -1,5 +1,7 @@
 #include "controller/scheduler/metrics.h"
 
+#include <algorithm>
+
 namespace nas::scheduler {
 namespace {
 
@@ -50,6 +52,11 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                          .Name("nas_store_latency_seconds")
                          .Help("Time of one TrialStore call, by operation.")
                          .Register(registry)),
+      trial_duration_(prometheus::BuildHistogram()
+                          .Name("nas_trial_duration_seconds")
+                          .Help("Lease to completion of a trial attempt, by "
+                                "final state.")
+                          .Register(registry)),
       best_objective_(prometheus::BuildGauge()
                           .Name("nas_best_objective")
                           .Help("Best primary objective of a job so far.")
@@ -74,6 +81,15 @@ void SchedulerMetrics::SetPending(const std::string& job_id, int64_t pending) {
   int64_t total = 0;
   for (const auto& [job, n] : pending_by_job_) total += n;
   pending_.Set(static_cast<double>(total));
+}
+
+void SchedulerMetrics::ObserveTrialDuration(nas::v1::TrialState state,
+                                            absl::Duration d) {
+  // From cache hits (~0) and table lookups to day-long GPU trainings.
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.01, 0.1, 1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400};
+  trial_duration_.Add({{"state", nas::v1::TrialState_Name(state)}}, *buckets)
+      .Observe(std::max(0.0, absl::ToDoubleSeconds(d)));
 }
 
 void SchedulerMetrics::ObserveSuggest(absl::Duration d) {

@@ -37,6 +37,8 @@ class SchedulerMetrics {
   void IncStaleReports() { stale_reports_.Increment(); }
   void ObserveSuggest(absl::Duration d);
   void ObserveAcquire(absl::Duration d);
+  // nas_trial_duration_seconds{state}: lease to end of a completed attempt.
+  void ObserveTrialDuration(nas::v1::TrialState state, absl::Duration d);
   // nas_store_latency_seconds{op}.
   void ObserveStore(const std::string& op, absl::Duration d);
   void SetBestObjective(const std::string& job_id, double value);
@@ -51,6 +53,7 @@ class SchedulerMetrics {
   prometheus::Histogram& suggest_latency_;
   prometheus::Histogram& acquire_latency_;
   prometheus::Family<prometheus::Histogram>& store_latency_;
+  prometheus::Family<prometheus::Histogram>& trial_duration_;
   prometheus::Family<prometheus::Gauge>& best_objective_;
   prometheus::Family<prometheus::Gauge>& hypervolume_;
   prometheus::Gauge& workers_;

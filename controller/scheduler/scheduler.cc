@@ -775,6 +775,10 @@ absl::Status Scheduler::CompletedLocked(JobRuntime& rt, const Trial& trial,
   rt.stop_requested.erase(trial.id());
   if (rt.stopper != nullptr) rt.stopper->MarkCompleted(trial.id());
   metrics_.CountTrials(outcome.state);
+  if (trial.start_time_ms() > 0) {
+    metrics_.ObserveTrialDuration(
+        outcome.state, absl::Milliseconds(NowMs() - trial.start_time_ms()));
+  }
   NoteResultLocked(rt, outcome);
   RETURN_IF_ERROR(MaybeFinishLocked(rt));
   BumpVersion(rt.job.id());
@@ -845,6 +849,10 @@ absl::StatusOr<nas::v1::FailTrialResponse> Scheduler::FailTrial(
   --rt.counts.active;
   if (result->will_retry) ++rt.counts.pending;
   metrics_.CountTrials(result->will_retry ? nas::v1::PENDING : nas::v1::FAILED);
+  if (trial.start_time_ms() > 0) {
+    metrics_.ObserveTrialDuration(
+        nas::v1::FAILED, absl::Milliseconds(NowMs() - trial.start_time_ms()));
+  }
   rt.stop_requested.erase(trial.id());
   if (rt.stopper != nullptr) rt.stopper->ResetCurve(trial.id());
   LOG(INFO) << "Trial " << trial.id() << " attempt " << trial.attempt()

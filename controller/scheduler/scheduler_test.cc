@@ -487,8 +487,15 @@ TEST_F(SchedulerTest, MetricsFollowTrialsLeasesAndStaleReports) {
   EXPECT_FALSE(scheduler_->CompleteTrial(Completion(w1, lease)).ok());
   EXPECT_EQ(Metric("nas_stale_reports_total"), 1);
   const nas::v1::TrialLease again = Acquire(w1);
+  clock_.Advance(absl::Seconds(42));
   ASSERT_OK(scheduler_->CompleteTrial(Completion(w1, again)));
   EXPECT_EQ(Metric("nas_trials_total", "state", "SUCCEEDED"), 1);
+  EXPECT_EQ(Metric("nas_trial_duration_seconds", "state", "SUCCEEDED"), 1);
+  for (const prometheus::MetricFamily& family : registry_->Collect()) {
+    if (family.name != "nas_trial_duration_seconds") continue;
+    ASSERT_EQ(family.metric.size(), 1u);
+    EXPECT_DOUBLE_EQ(family.metric[0].histogram.sample_sum, 42);
+  }
   EXPECT_EQ(Metric("nas_best_objective", "job", job_id),
             FakeAccuracy(again.architecture()));
   EXPECT_GT(Metric("nas_suggest_latency_seconds"), 0);

@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -9,7 +10,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -112,23 +116,7 @@ class PostgresTx : public SqlTx {
           invocation();
         }
       }
-      const pqxx::result result = invocation.exec();
-      SqlRows rows;
-      rows.reserve(result.size());
-      for (const auto& r : result) {
-        SqlRow row(r.size());
-        for (pqxx::row::size_type c = 0; c < r.size(); ++c) {
-          const pqxx::field f = r[c];
-          if (f.is_null()) continue;
-          if (f.type() == kByteaOid) {
-            row[c] = pqxx::binarystring(f).str();
-          } else {
-            row[c] = std::string(f.c_str(), f.size());
-          }
-        }
-        rows.push_back(std::move(row));
-      }
-      return rows;
+      return Rows(invocation.exec());
     } catch (...) {
       failure_ = CurrentFailure("query");
       return failure_->status;
@@ -145,13 +133,87 @@ class PostgresTx : public SqlTx {
     }
   }
 
+  // Held back: sent with the COMMIT (see PostgresBackend::Transact), its
+  // parameters rendered as quoted literals (a multi-statement text has no
+  // bound parameters).
+  absl::Status QueryAtCommit(const std::string& sql,
+                             const std::vector<SqlParam>& params) override {
+    std::string out;
+    for (size_t i = 0; i < sql.size(); ++i) {
+      size_t j = i + 1;
+      while (j < sql.size() && absl::ascii_isdigit(sql[j])) ++j;
+      size_t n = 0;
+      if (sql[i] != '$' || j == i + 1 ||
+          !absl::SimpleAtoi(sql.substr(i + 1, j - i - 1), &n) || n == 0 ||
+          n > params.size()) {
+        if (sql[i] == '$') {
+          return absl::InvalidArgumentError(
+              absl::StrCat("QueryAtCommit: bad parameter reference at ", i,
+                           " in: ", sql));
+        }
+        out += sql[i];
+        continue;
+      }
+      out += Literal(params[n - 1]);
+      i = j - 1;
+    }
+    absl::StrAppend(&at_commit_, out, ";\n");
+    return absl::OkStatus();
+  }
+
+  // What QueryAtCommit() held back, followed by `last`.
+  std::string HeldBack(const std::string& last) const {
+    return at_commit_ + last;
+  }
+
   const std::optional<Failure>& failure() const { return failure_; }
   bool broken() const override { return failure_.has_value(); }
 
  private:
+  std::string Literal(const SqlParam& p) const {
+    if (std::holds_alternative<int64_t>(p)) {
+      return absl::StrCat(std::get<int64_t>(p));
+    }
+    if (std::holds_alternative<double>(p)) {
+      const double d = std::get<double>(p);
+      if (std::isnan(d)) return "'NaN'::float8";
+      if (std::isinf(d)) return d > 0 ? "'Infinity'::float8" : "'-Infinity'::float8";
+      return absl::StrFormat("%.17g::float8", d);
+    }
+    if (std::holds_alternative<std::string>(p)) {
+      return work_->quote(std::get<std::string>(p));
+    }
+    if (std::holds_alternative<Blob>(p)) {
+      const std::string& b = std::get<Blob>(p).bytes;
+      return work_->quote_raw(reinterpret_cast<const unsigned char*>(b.data()),
+                              b.size());
+    }
+    return "NULL";
+  }
+
+  static SqlRows Rows(const pqxx::result& result) {
+    SqlRows rows;
+    rows.reserve(result.size());
+    for (const auto& r : result) {
+      SqlRow row(r.size());
+      for (pqxx::row::size_type c = 0; c < r.size(); ++c) {
+        const pqxx::field f = r[c];
+        if (f.is_null()) continue;
+        if (f.type() == kByteaOid) {
+          row[c] = pqxx::binarystring(f).str();
+        } else {
+          row[c] = std::string(f.c_str(), f.size());
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
   Connection* conn_;
   pqxx::transaction_base* work_;
   std::optional<Failure> failure_;
+  std::string at_commit_;
 };
 
 class PostgresBackend : public SqlBackend {
@@ -194,23 +256,24 @@ class PostgresBackend : public SqlBackend {
 
   absl::Status Transact(
       const std::function<absl::Status(SqlTx&)>& fn) override {
-    return TransactWith<pqxx::work>(fn);
+    return Run(fn, /*block=*/true);
   }
 
   absl::StatusOr<SqlRows> Execute(const std::string& sql,
                                   const std::vector<SqlParam>& params) override {
     return ExecuteIn(
         [this](const std::function<absl::Status(SqlTx&)>& fn) {
-          return TransactWith<pqxx::nontransaction>(fn);
+          return Run(fn, /*block=*/false);
         },
         sql, params);
   }
 
  private:
-  // Transact() with `Work` as the transaction type: pqxx::work (BEGIN ...
-  // COMMIT) or pqxx::nontransaction (autocommit, for one statement).
-  template <typename Work>
-  absl::Status TransactWith(const std::function<absl::Status(SqlTx&)>& fn) {
+  // Runs `fn` with the retries. `block`: in a transaction block, BEGIN and
+  // COMMIT sent by hand on a pqxx::nontransaction so that the statements
+  // held back by QueryAtCommit() travel with the COMMIT (one round trip for
+  // them all); else autocommit (Execute(): one statement).
+  absl::Status Run(const std::function<absl::Status(SqlTx&)>& fn, bool block) {
     absl::Duration backoff = options_.retry_backoff;
     absl::Status last;
     const int attempts = std::max(1, options_.transaction_attempts);
@@ -226,23 +289,42 @@ class PostgresBackend : public SqlBackend {
       }
       std::unique_ptr<Connection> conn = std::move(conn_or).value();
       Failure failure;
+      bool committing = false;
       try {
-        Work work(*conn->conn);
+        pqxx::nontransaction work(*conn->conn);
+        if (block) work.exec("BEGIN");
         PostgresTx tx(conn.get(), &work);
         absl::Status s = fn(tx);
         if (s.ok()) {
-          work.commit();
+          committing = true;
+          const std::string end = tx.HeldBack(block ? "COMMIT" : "");
+          if (!end.empty()) work.exec(end);
           Release(std::move(conn));
           return absl::OkStatus();
         }
-        work.abort();
+        if (block) work.exec("ROLLBACK");
         if (!tx.failure().has_value() || !tx.failure()->retry) {
           Release(std::move(conn));
           return s;
         }
         failure = *tx.failure();
-      } catch (...) {
+      } catch (const pqxx::broken_connection& e) {
         failure = CurrentFailure("transaction");
+        if (committing) {
+          // The COMMIT may or may not have happened: never run it again.
+          failure = {absl::UnavailableError(absl::StrCat(
+                         "transaction: the connection was lost during "
+                         "COMMIT; the outcome is unknown: ",
+                         e.what())),
+                     false, true};
+        }
+      } catch (...) {
+        // The server refused a statement (or the COMMIT): nothing was
+        // committed; end the failed transaction block before reuse.
+        failure = CurrentFailure("transaction");
+        if (block && !failure.drop_connection && !RollBack(*conn)) {
+          failure.drop_connection = true;
+        }
       }
       if (!failure.drop_connection && conn->conn->is_open()) {
         Release(std::move(conn));
@@ -253,11 +335,28 @@ class PostgresBackend : public SqlBackend {
       VLOG(1) << "retrying transaction: " << failure.status;
       last = failure.status;
     }
+    return RetriesExhausted(last, attempts);
+  }
+
+  absl::Status RetriesExhausted(const absl::Status& last, int attempts) const {
     return absl::Status(
         last.code() == absl::StatusCode::kAborted ? absl::StatusCode::kAborted
                                                   : absl::StatusCode::kUnavailable,
         absl::StrCat("PostgreSQL ", masked_url_, ": transaction failed after ",
                      attempts, " attempts: ", last.message()));
+  }
+
+  // Ends an open (possibly failed) transaction block; false if the
+  // connection is unusable.
+  static bool RollBack(Connection& conn) {
+    try {
+      if (!conn.conn->is_open()) return false;
+      pqxx::nontransaction work(*conn.conn);
+      work.exec("ROLLBACK");
+      return true;
+    } catch (...) {
+      return false;
+    }
   }
 
   absl::BitGen& bitgen_() {

@@ -97,6 +97,7 @@ void GroupCommitter::RunBatch(std::deque<Item>& items) {
       }
       return f;
     });
+    if (s.ok()) hooks_.committed();
     if (own.has_value()) {
       results[own->first] = own->second;
       drop(own->first);

@@ -58,6 +58,9 @@ class GroupCommitter {
     std::function<std::optional<size_t>()> culprit = [] {
       return std::optional<size_t>();
     };
+    // After a transaction committed (known to have; never after one whose
+    // outcome is unknown).
+    std::function<void()> committed = [] {};
   };
 
   struct Stats {

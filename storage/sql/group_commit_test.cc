@@ -89,7 +89,12 @@ TEST_F(GroupCommitTest, QueuedWritesShareOneTransaction) {
 }
 
 TEST_F(GroupCommitTest, AnOperationsOwnErrorLeavesNoTraceAndSparesTheOthers) {
-  GroupCommitter committer(backend_.get(), {});
+  // Only the committer thread calls the hooks.
+  int begun = 0, committed = 0;
+  GroupCommitter::Hooks hooks;
+  hooks.begin = [&] { ++begun; };
+  hooks.committed = [&] { ++committed; };
+  GroupCommitter committer(backend_.get(), hooks);
   Gate gate;
   auto first = gate.Hold(committer);
   auto a = committer.Submit(Insert(1));
@@ -108,6 +113,10 @@ TEST_F(GroupCommitTest, AnOperationsOwnErrorLeavesNoTraceAndSparesTheOthers) {
                                       HasSubstr("stale")));
   EXPECT_THAT(b.get(), IsOk());
   EXPECT_THAT(Keys(), ElementsAre(1, 3));
+  // The gate's transaction, the batch that failed, the batch without the
+  // refused write; the failed one is not reported as committed.
+  EXPECT_EQ(begun, 3);
+  EXPECT_EQ(committed, 2);
 }
 
 TEST_F(GroupCommitTest, ADatabaseErrorIsTheFailingOperationsAlone) {

@@ -47,6 +47,15 @@ class SqlTx {
                                         const std::vector<SqlParam>& params) = 0;
   // Runs a parameterless script of several statements (migrations).
   virtual absl::Status ExecScript(const std::string& sql) = 0;
+  // Runs `sql` as one of the transaction's last statements, for its effect
+  // only (no rows). A backend may hold it back and send it with the COMMIT
+  // (PostgreSQL: one round trip for both); an error then fails the commit
+  // and the transaction rolls back as if the statement had failed here.
+  // Statements held back run in the order given, after every Query().
+  virtual absl::Status QueryAtCommit(const std::string& sql,
+                                     const std::vector<SqlParam>& params) {
+    return Query(sql, params).status();
+  }
   // A statement of this transaction failed in the database (as opposed to a
   // caller's own check failing): the transaction must not go on.
   virtual bool broken() const = 0;

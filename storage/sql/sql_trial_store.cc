@@ -134,7 +134,9 @@ class CountDelta {
   void AddCacheHit(const std::string& job_id, int64_t trial_id) {
     ++deltas_[{job_id, ShardOf(trial_id)}][7];
   }
-  absl::Status Flush(SqlTx& tx) {
+  // `at_commit`: the UPDATEs may travel with the COMMIT (the transaction
+  // reads no counts after this).
+  absl::Status Flush(SqlTx& tx, bool at_commit = false) {
     static const std::string* const kSql = [] {
       std::string sql = "UPDATE job_trial_counts SET ";
       for (size_t i = 0; i < kCountColumns.size(); ++i) {
@@ -148,7 +150,8 @@ class CountDelta {
       if (d == std::array<int64_t, 8>{}) continue;
       std::vector<SqlParam> params = {key.first, key.second};
       for (int64_t v : d) params.push_back(v);
-      RETURN_IF_ERROR(tx.Query(*kSql, params));
+      RETURN_IF_ERROR(at_commit ? tx.QueryAtCommit(*kSql, params)
+                                : tx.Query(*kSql, params).status());
     }
     deltas_.clear();
     return absl::OkStatus();
@@ -307,6 +310,12 @@ absl::StatusOr<LockedTrial> LockTrial(SqlTx& tx, int64_t trial_id) {
   return t;
 }
 
+// A pareto_members row with its two objectives.
+struct Member {
+  int64_t trial_id = 0;
+  std::pair<double, double> point;
+};
+
 }  // namespace
 
 // What the write operations of one group-commit transaction defer to its
@@ -340,6 +349,7 @@ struct WriteBatch {
   };
 
   void Begin() {
+    members.clear();
     blamed.reset();
     completes.clear();
     counts = CountDelta();
@@ -353,6 +363,13 @@ struct WriteBatch {
   // Per job, in submission order.
   std::map<std::string, std::vector<Acquire>> acquires;
   std::vector<Complete> completes;  // in submission order
+  // Each job's pareto_members as this transaction leaves them (read once,
+  // from `committed_members` when there), and as the last committed
+  // transaction left them. A stale entry is harmless: the table stays a
+  // superset of the front (a member dropped elsewhere was dominated by a
+  // newer one, which dominates whatever the stale one dominates).
+  std::map<std::string, std::vector<Member>> members;
+  std::map<std::string, std::vector<Member>> committed_members;
   // Set when running deferred work failed by the fault of the operation
   // with this index (see GroupCommitter::Hooks::culprit).
   std::optional<size_t> blamed;
@@ -391,6 +408,23 @@ absl::Status RunAcquires(SqlTx& tx, WriteBatch& batch) {
   }
   batch.acquires.clear();
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Member>> ReadMembers(SqlTx& tx,
+                                                const std::string& job_id);
+
+// The job's pareto_members as this transaction sees them (see
+// WriteBatch::members); read from the database at most once per job.
+absl::StatusOr<std::vector<Member>*> BatchMembers(SqlTx& tx, WriteBatch& batch,
+                                                  const std::string& job_id) {
+  auto it = batch.members.find(job_id);
+  if (it != batch.members.end()) return &it->second;
+  auto committed = batch.committed_members.find(job_id);
+  if (committed != batch.committed_members.end()) {
+    return &batch.members.emplace(job_id, committed->second).first->second;
+  }
+  ASSIGN_OR_RETURN(std::vector<Member> read, ReadMembers(tx, job_id));
+  return &batch.members.emplace(job_id, std::move(read)).first->second;
 }
 
 // Stages `snapshot` (if any) to be written at the end of the transaction.
@@ -601,12 +635,6 @@ absl::StatusOr<nas::v1::Trial> ReadTrial(SqlTx& tx, int64_t trial_id,
   return std::move(trials[0]);
 }
 
-// A pareto_members row with its two objectives.
-struct Member {
-  int64_t trial_id = 0;
-  std::pair<double, double> point;
-};
-
 absl::StatusOr<std::vector<Member>> ReadMembers(SqlTx& tx,
                                                 const std::string& job_id) {
   ASSIGN_OR_RETURN(SqlRows rows,
@@ -662,7 +690,6 @@ struct Completion {
   int64_t architecture_id = 0;
   JobObjectives objectives;
   std::optional<double> a, b;  // the new trial's first two objectives
-  std::optional<std::vector<Member>> members;  // pareto_members, if read
 };
 
 // The fence outcome for an attempt that was not updated.
@@ -757,7 +784,6 @@ absl::Status RunCompletes(SqlTx& tx, WriteBatch& batch,
                                             " rows for ",
                                             batch.completes.size(), " calls"));
   }
-  std::map<std::string, std::vector<Member>> members;  // read once per job
   for (size_t k = 0; k < rows.size(); ++k) {
     const SqlRow& r = rows[k];
     WriteBatch::Complete& c = batch.completes[k];
@@ -806,13 +832,10 @@ absl::Status RunCompletes(SqlTx& tx, WriteBatch& batch,
       o.primary_direction = static_cast<Direction>(Int(r, 9));
       o.secondary_metric = Str(r, 10);
       o.secondary_direction = static_cast<Direction>(Int(r, 11));
-      auto it = members.find(job_id);
-      if (it == members.end()) {
-        ASSIGN_OR_RETURN(std::vector<Member> read, ReadMembers(tx, job_id));
-        it = members.emplace(job_id, std::move(read)).first;
-      }
+      ASSIGN_OR_RETURN(std::vector<Member> * members,
+                       BatchMembers(tx, batch, job_id));
       RETURN_IF_ERROR(UpdateParetoMembers(tx, job_id, c.ref.trial_id, o,
-                                          {Dbl(r, 6), Dbl(r, 7)}, it->second));
+                                          {Dbl(r, 6), Dbl(r, 7)}, *members));
     }
     batch.op = c.op;
     RETURN_IF_ERROR(StageSnapshot(batch, job_id, c.snapshot, c.now_ms));
@@ -896,7 +919,13 @@ SqlTrialStore::SqlTrialStore(std::unique_ptr<SqlBackend> backend)
     RETURN_IF_ERROR(RunCompletes(tx, *batch_, blame));
     RETURN_IF_ERROR(RunAcquires(tx, *batch_));
     RETURN_IF_ERROR(WriteSnapshots(tx, *batch_, blame));
-    return batch_->counts.Flush(tx);
+    return batch_->counts.Flush(tx, /*at_commit=*/true);
+  };
+  hooks.committed = [this] {
+    for (auto& [job_id, members] : batch_->members) {
+      batch_->committed_members[job_id] = std::move(members);
+    }
+    batch_->members.clear();
   };
   committer_ = std::make_unique<GroupCommitter>(backend_.get(), std::move(hooks));
 }
@@ -1279,12 +1308,11 @@ PendingWrite<absl::Status> SqlTrialStore::IssueCompleteTrial(
         }
         if (outcome.state == nas::v1::SUCCEEDED && c.a.has_value() &&
             c.b.has_value()) {
-          if (!c.members.has_value()) {
-            ASSIGN_OR_RETURN(c.members, ReadMembers(tx, c.job_id));
-          }
+          ASSIGN_OR_RETURN(std::vector<Member> * members,
+                           BatchMembers(tx, *batch_, c.job_id));
           RETURN_IF_ERROR(UpdateParetoMembers(tx, c.job_id, ref.trial_id,
                                               c.objectives, {*c.a, *c.b},
-                                              *c.members));
+                                              *members));
         }
         return StageSnapshot(*batch_, c.job_id, snapshot, now_ms);
       },

@@ -38,6 +38,12 @@ using SqlRows = std::vector<SqlRow>;
 
 enum class Dialect { kPostgres, kSqlite };
 
+// A statement with its parameters.
+struct Statement {
+  std::string sql;
+  std::vector<SqlParam> params;
+};
+
 // One open transaction.
 class SqlTx {
  public:
@@ -45,6 +51,21 @@ class SqlTx {
   // Runs one (prepared, cached) statement and returns its rows.
   virtual absl::StatusOr<SqlRows> Query(const std::string& sql,
                                         const std::vector<SqlParam>& params) = 0;
+  // Runs `statements` in order, one result each; after a failed one the
+  // rest are not run (their results are errors too). A backend may send
+  // them together (PostgreSQL: one round trip).
+  virtual std::vector<absl::StatusOr<SqlRows>> QueryBatch(
+      const std::vector<Statement>& statements) {
+    std::vector<absl::StatusOr<SqlRows>> out;
+    for (const Statement& s : statements) {
+      if (!out.empty() && !out.back().ok()) {
+        out.push_back(absl::AbortedError("not run: an earlier statement failed"));
+        continue;
+      }
+      out.push_back(Query(s.sql, s.params));
+    }
+    return out;
+  }
   // Runs a parameterless script of several statements (migrations).
   virtual absl::Status ExecScript(const std::string& sql) = 0;
   // Runs `sql` as one of the transaction's last statements, for its effect

@@ -379,8 +379,9 @@ struct WriteBatch {
 
 namespace {
 
-// Runs the batch's deferred acquires: one statement per job.
-absl::Status RunAcquires(SqlTx& tx, WriteBatch& batch) {
+// The batch's deferred acquires: one statement per job, in job order.
+std::vector<Statement> AcquireStatements(WriteBatch& batch) {
+  std::vector<Statement> out;
   for (auto& [job_id, calls] : batch.acquires) {
     std::vector<std::string> workers;
     std::vector<int64_t> deadlines, starts;
@@ -390,12 +391,21 @@ absl::Status RunAcquires(SqlTx& tx, WriteBatch& batch) {
       starts.push_back(c.now_ms);
       c.rows->clear();
     }
-    ASSIGN_OR_RETURN(
-        SqlRows rows,
-        tx.Query(AcquireManyPostgres(),
-                 {job_id, P(static_cast<int64_t>(calls.size())),
-                  TextArray(workers), IntArray(deadlines), IntArray(starts)}));
-    for (SqlRow& row : rows) {
+    out.push_back({AcquireManyPostgres(),
+                   {job_id, P(static_cast<int64_t>(calls.size())),
+                    TextArray(workers), IntArray(deadlines), IntArray(starts)}});
+  }
+  return out;
+}
+
+// Hands each job's leased rows (`results`, from AcquireStatements()) to the
+// callers.
+absl::Status ApplyAcquires(WriteBatch& batch,
+                           std::vector<absl::StatusOr<SqlRows>>::iterator results) {
+  for (auto& [job_id, calls] : batch.acquires) {
+    absl::StatusOr<SqlRows>& rows = *results++;
+    if (!rows.ok()) return rows.status();
+    for (SqlRow& row : *rows) {
       const int64_t caller = Int(row, row.size() - 1);
       if (caller < 1 || caller > static_cast<int64_t>(calls.size())) {
         return absl::InternalError(absl::StrCat("acquire: caller ", caller));
@@ -759,11 +769,9 @@ constexpr char kCompleteManyPostgres[] =
     "input i LEFT JOIN old o ON o.id = i.id LEFT JOIN upd u ON u.id = i.id "
     "ORDER BY i.n";
 
-// Runs the batch's deferred completions (see WriteBatch::Complete). A call
-// refused by the fence is blamed (the batch runs again without it).
-absl::Status RunCompletes(SqlTx& tx, WriteBatch& batch,
-                          std::optional<size_t>* blame) {
-  if (batch.completes.empty()) return absl::OkStatus();
+// The batch's deferred completions as one statement (see
+// WriteBatch::Complete).
+Statement CompleteStatement(const WriteBatch& batch) {
   std::vector<int64_t> ids, attempts, states, cache_hits;
   std::vector<std::string> metrics;
   for (const WriteBatch::Complete& c : batch.completes) {
@@ -773,12 +781,16 @@ absl::Status RunCompletes(SqlTx& tx, WriteBatch& batch,
     metrics.push_back(c.metrics_json);
     cache_hits.push_back(c.outcome.cache_hit ? 1 : 0);
   }
-  ASSIGN_OR_RETURN(
-      SqlRows rows,
-      tx.Query(kCompleteManyPostgres,
-               {IntArray(ids), IntArray(attempts), IntArray(states),
-                TextArray(metrics), IntArray(cache_hits),
-                P(batch.completes.front().now_ms)}));
+  return {kCompleteManyPostgres,
+          {IntArray(ids), IntArray(attempts), IntArray(states),
+           TextArray(metrics), IntArray(cache_hits),
+           P(batch.completes.front().now_ms)}};
+}
+
+// Finishes the completions from CompleteStatement()'s rows. A call refused
+// by the fence is blamed (the batch runs again without it).
+absl::Status ApplyCompletes(SqlTx& tx, WriteBatch& batch, const SqlRows& rows,
+                            std::optional<size_t>* blame) {
   if (rows.size() != batch.completes.size()) {
     return absl::InternalError(absl::StrCat("complete: ", rows.size(),
                                             " rows for ",
@@ -842,6 +854,32 @@ absl::Status RunCompletes(SqlTx& tx, WriteBatch& batch,
   }
   batch.completes.clear();
   return absl::OkStatus();
+}
+
+// Runs the deferred completions, then the deferred acquires, sent together
+// (SqlTx::QueryBatch: one round trip on PostgreSQL). What the completions
+// then write (architectures, latencies, Pareto members) follows the acquires.
+absl::Status RunDeferredWork(SqlTx& tx, WriteBatch& batch,
+                             std::optional<size_t>* blame) {
+  if (batch.completes.empty() && batch.acquires.empty()) {
+    return absl::OkStatus();
+  }
+  std::vector<Statement> statements;
+  if (!batch.completes.empty()) statements.push_back(CompleteStatement(batch));
+  for (Statement& a : AcquireStatements(batch)) {
+    statements.push_back(std::move(a));
+  }
+  std::vector<absl::StatusOr<SqlRows>> results = tx.QueryBatch(statements);
+  if (results.size() != statements.size()) {
+    return absl::InternalError("QueryBatch: one result per statement expected");
+  }
+  auto next = results.begin();
+  if (!batch.completes.empty()) {
+    absl::StatusOr<SqlRows>& rows = *next++;
+    if (!rows.ok()) return rows.status();
+    RETURN_IF_ERROR(ApplyCompletes(tx, batch, *rows, blame));
+  }
+  return ApplyAcquires(batch, next);
 }
 
 int64_t StateMask(const std::vector<TrialState>& states) {
@@ -916,8 +954,7 @@ SqlTrialStore::SqlTrialStore(std::unique_ptr<SqlBackend> backend)
   hooks.begin = [this] { batch_->Begin(); };
   hooks.culprit = [this] { return batch_->blamed; };
   hooks.finish = [this](SqlTx& tx, std::optional<size_t>* blame) {
-    RETURN_IF_ERROR(RunCompletes(tx, *batch_, blame));
-    RETURN_IF_ERROR(RunAcquires(tx, *batch_));
+    RETURN_IF_ERROR(RunDeferredWork(tx, *batch_, blame));
     RETURN_IF_ERROR(WriteSnapshots(tx, *batch_, blame));
     return batch_->counts.Flush(tx, /*at_commit=*/true);
   };
@@ -943,8 +980,7 @@ absl::Status SqlTrialStore::Write(
 
 absl::Status SqlTrialStore::RunDeferred(SqlTx& tx) {
   // Earlier operations' deferred work runs first, keeping submission order.
-  RETURN_IF_ERROR(RunCompletes(tx, *batch_, &batch_->blamed));
-  return RunAcquires(tx, *batch_);
+  return RunDeferredWork(tx, *batch_, &batch_->blamed);
 }
 
 absl::StatusOr<std::unique_ptr<SqlTrialStore>> SqlTrialStore::Create(

@@ -336,10 +336,15 @@ class PostgresBackend : public SqlBackend {
           committing = true;
           const std::string end = tx.HeldBack(block ? "COMMIT" : "");
           if (!end.empty()) work.exec(end);
+          // Ends the pqxx transaction object (no SQL for a nontransaction):
+          // the connection must be free of it before another thread
+          // borrows it.
+          work.commit();
           Release(std::move(conn));
           return absl::OkStatus();
         }
         if (block) work.exec("ROLLBACK");
+        work.abort();
         if (!tx.failure().has_value() || !tx.failure()->retry) {
           Release(std::move(conn));
           return s;

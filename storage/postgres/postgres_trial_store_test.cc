@@ -1,7 +1,10 @@
 // The conformance suite on PostgreSQL (a private server from tools/test.sh),
 // plus PostgreSQL-only behaviour: connection errors, statements sent with
 // the COMMIT.
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -111,6 +114,46 @@ TEST(PostgresStoreTest, QueryAtCommitRunsWithTheCommitOrRollsBackAll) {
   ASSERT_OK_AND_ASSIGN(rows,
                        backend->Execute("SELECT COUNT(*) FROM at_commit", {}));
   EXPECT_EQ(rows[0][0], "2");
+}
+
+// Threads sharing a small pool: a connection goes back to the pool only
+// once its transaction object is gone, so the next borrower can start one.
+TEST(PostgresStoreTest, ConnectionsAreReusedAcrossThreads) {
+  ASSERT_OK_AND_ASSIGN(auto env, NewPostgresDatabase());
+  if (env == nullptr) GTEST_SKIP() << "no PostgreSQL configured";
+  StoreOptions options = TestStoreOptions();
+  options.pool_size = 2;
+  ASSERT_OK_AND_ASSIGN(auto backend,
+                       sql::OpenPostgresBackend(env->url(), options));
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 150; ++i) {
+        absl::Status s;
+        if ((i + t) % 3 == 0) {
+          s = backend->Execute("SELECT 1", {}).status();
+        } else if ((i + t) % 3 == 1) {
+          s = backend->Transact([](sql::SqlTx& tx) {
+            return tx.QueryAtCommit("SELECT $1", {int64_t{1}});
+          });
+        } else {
+          // Refused by its own check: the rollback path.
+          s = backend->Transact([](sql::SqlTx& tx) -> absl::Status {
+            RETURN_IF_ERROR(tx.Query("SELECT 1", {}).status());
+            return absl::FailedPreconditionError("refused");
+          });
+          if (s.code() == absl::StatusCode::kFailedPrecondition) s = absl::OkStatus();
+        }
+        if (!s.ok()) {
+          ++failures;
+          ADD_FAILURE() << s;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,6 +32,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "prometheus/registry.h"
 #include "proto/nas/v1/service.grpc.pb.h"
 #include "storage/store_url.h"
 
@@ -42,6 +44,9 @@ ABSL_FLAG(int64_t, long_trials, 0,
 ABSL_FLAG(int, long_workers, 256, "Workers of the long job.");
 ABSL_FLAG(int, windows, 10, "Windows the long job is measured in.");
 ABSL_FLAG(int64_t, lease_seconds, 60, "Lease length.");
+ABSL_FLAG(bool, breakdown, false,
+          "After each point, print the mean latency of each TrialStore "
+          "operation and of AcquireTrial over that point.");
 ABSL_FLAG(std::string, table, "data/nb201/nb201_cifar10.csv",
           "A readable CSV for the spec's table evaluation (the simulated "
           "workers never read it).");
@@ -191,13 +196,46 @@ absl::Status CancelAll(const std::string& address) {
   return absl::OkStatus();
 }
 
+// Sum and count of each histogram series of `registry`, keyed by name and
+// the `op` label.
+std::map<std::string, std::pair<double, double>> HistogramTotals(
+    prometheus::Registry& registry) {
+  std::map<std::string, std::pair<double, double>> out;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.type != prometheus::MetricType::Histogram) continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      std::string key = family.name;
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        absl::StrAppend(&key, " ", l.name, "=", l.value);
+      }
+      out[key] = {m.histogram.sample_sum,
+                  static_cast<double>(m.histogram.sample_count)};
+    }
+  }
+  return out;
+}
+
+void PrintBreakdown(const std::map<std::string, std::pair<double, double>>& before,
+                    const std::map<std::string, std::pair<double, double>>& after) {
+  for (const auto& [key, total] : after) {
+    auto it = before.find(key);
+    const double sum = total.first - (it == before.end() ? 0 : it->second.first);
+    const double n = total.second - (it == before.end() ? 0 : it->second.second);
+    if (n <= 0) continue;
+    std::printf("  %-60s n=%8.0f mean_ms=%8.3f\n", key.c_str(), n,
+                1000 * sum / n);
+  }
+}
+
 absl::Status Run() {
+  prometheus::Registry registry;
   auto store = nas::storage::OpenTrialStore(absl::GetFlag(FLAGS_url));
   if (!store.ok()) return store.status();
   nas::scheduler::SchedulerOptions scheduler_options;
   scheduler_options.store = store->get();
   scheduler_options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
   scheduler_options.deferred_refill = true;
+  scheduler_options.registry = &registry;
   auto scheduler = nas::scheduler::Scheduler::Create(scheduler_options);
   if (!scheduler.ok()) return scheduler.status();
   nas::service::ServerOptions server_options;
@@ -221,9 +259,11 @@ absl::Status Run() {
     load.address = address;
     int64_t counted = 0;
     absl::Duration elapsed;
+    std::map<std::string, std::pair<double, double>> totals_before;
     std::vector<WorkerStats> stats = RunWorkers(&load, workers, [&] {
       // Warm-up: connections, registration, first queue fill.
       absl::SleepFor(absl::Seconds(2));
+      totals_before = HistogramTotals(registry);
       const int64_t before = load.completed.load();
       const absl::Time start = absl::Now();
       absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_seconds)));
@@ -243,6 +283,9 @@ absl::Status Run() {
         workers, counted / absl::ToDoubleSeconds(elapsed),
         Percentile(latencies, 0.5), Percentile(latencies, 0.99),
         static_cast<long long>(errors));
+    if (absl::GetFlag(FLAGS_breakdown)) {
+      PrintBreakdown(totals_before, HistogramTotals(registry));
+    }
     std::fflush(stdout);
     if (absl::Status s = CancelAll(address); !s.ok()) return s;
   }

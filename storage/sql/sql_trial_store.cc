@@ -350,6 +350,7 @@ struct WriteBatch {
 
   void Begin() {
     members.clear();
+    written_versions.clear();
     blamed.reset();
     completes.clear();
     counts = CountDelta();
@@ -370,6 +371,12 @@ struct WriteBatch {
   // newer one, which dominates whatever the stale one dominates).
   std::map<std::string, std::vector<Member>> members;
   std::map<std::string, std::vector<Member>> committed_members;
+  // Each job's newest snapshot version written by this transaction, and as
+  // committed (read once per job otherwise). The store's process is the
+  // only writer of a job's snapshots (one controller per store); the
+  // primary key (job_id, version) still refuses a repeated version.
+  std::map<std::string, int64_t> written_versions;
+  std::map<std::string, int64_t> committed_versions;
   // Set when running deferred work failed by the fault of the operation
   // with this index (see GroupCommitter::Hooks::culprit).
   std::optional<size_t> blamed;
@@ -460,13 +467,17 @@ absl::Status WriteSnapshots(SqlTx& tx, WriteBatch& batch,
                         const WriteBatch::StagedSnapshot& b) {
                        return a.op < b.op;
                      });
-    ASSIGN_OR_RETURN(SqlRows rows,
-                     tx.Query("SELECT MAX(version) FROM strategy_snapshots "
-                              "WHERE job_id = $1",
-                              {job_id}));
-    int64_t previous = (!rows.empty() && !IsNull(rows[0], 0))
-                           ? Int(rows[0], 0)
-                           : std::numeric_limits<int64_t>::min();
+    int64_t previous = std::numeric_limits<int64_t>::min();
+    if (auto known = batch.committed_versions.find(job_id);
+        known != batch.committed_versions.end()) {
+      previous = known->second;
+    } else {
+      ASSIGN_OR_RETURN(SqlRows rows,
+                       tx.Query("SELECT MAX(version) FROM strategy_snapshots "
+                                "WHERE job_id = $1",
+                                {job_id}));
+      if (!rows.empty() && !IsNull(rows[0], 0)) previous = Int(rows[0], 0);
+    }
     for (const WriteBatch::StagedSnapshot& s : staged) {
       if (s.snapshot.version <= previous) {
         *blame = s.op;
@@ -477,15 +488,16 @@ absl::Status WriteSnapshots(SqlTx& tx, WriteBatch& batch,
       previous = s.snapshot.version;
     }
     const WriteBatch::StagedSnapshot& newest = staged.back();
-    RETURN_IF_ERROR(tx.Query(
+    // Nothing in the transaction reads them back: they go with the COMMIT.
+    RETURN_IF_ERROR(tx.QueryAtCommit(
         "INSERT INTO strategy_snapshots (job_id, version, state, "
         "create_time_ms) VALUES ($1, $2, $3, $4)",
         {job_id, P(newest.snapshot.version), Blob{newest.snapshot.state},
          P(newest.now_ms)}));
-    RETURN_IF_ERROR(
-        tx.Query("DELETE FROM strategy_snapshots WHERE job_id = $1 AND "
-                 "version < $2",
-                 {job_id, P(newest.snapshot.version - kKeptSnapshots)}));
+    RETURN_IF_ERROR(tx.QueryAtCommit(
+        "DELETE FROM strategy_snapshots WHERE job_id = $1 AND version < $2",
+        {job_id, P(newest.snapshot.version - kKeptSnapshots)}));
+    batch.written_versions[job_id] = newest.snapshot.version;
   }
   return absl::OkStatus();
 }
@@ -819,14 +831,14 @@ absl::Status ApplyCompletes(SqlTx& tx, WriteBatch& batch, const SqlRows& rows,
                       c.outcome.state);
     if (c.outcome.cache_hit) batch.counts.AddCacheHit(job_id, c.ref.trial_id);
     if (c.outcome.params > 0 || c.outcome.macs > 0) {
-      RETURN_IF_ERROR(tx.Query(
+      RETURN_IF_ERROR(tx.QueryAtCommit(
           "UPDATE architectures SET "
           "params = CASE WHEN $2 > 0 THEN $2 ELSE params END, "
           "macs = CASE WHEN $3 > 0 THEN $3 ELSE macs END WHERE id = $1",
           {P(architecture_id), P(c.outcome.params), P(c.outcome.macs)}));
     }
     for (const auto& l : c.outcome.latencies) {
-      RETURN_IF_ERROR(tx.Query(
+      RETURN_IF_ERROR(tx.QueryAtCommit(
           "INSERT INTO device_latency (architecture_id, device, batch_size, "
           "median_ms, p90_ms, threads, trial_id) VALUES ($1, $2, $3, $4, $5, "
           "$6, $7) ON CONFLICT (architecture_id, device, batch_size) DO "
@@ -963,6 +975,10 @@ SqlTrialStore::SqlTrialStore(std::unique_ptr<SqlBackend> backend)
       batch_->committed_members[job_id] = std::move(members);
     }
     batch_->members.clear();
+    for (const auto& [job_id, version] : batch_->written_versions) {
+      batch_->committed_versions[job_id] = version;
+    }
+    batch_->written_versions.clear();
   };
   committer_ = std::make_unique<GroupCommitter>(backend_.get(), std::move(hooks));
 }
@@ -1324,14 +1340,14 @@ PendingWrite<absl::Status> SqlTrialStore::IssueCompleteTrial(
                                                      metrics_json, now_ms));
         if (c.done_before) return absl::OkStatus();  // A retried report.
         if (outcome.params > 0 || outcome.macs > 0) {
-          RETURN_IF_ERROR(tx.Query(
+          RETURN_IF_ERROR(tx.QueryAtCommit(
               "UPDATE architectures SET "
               "params = CASE WHEN $2 > 0 THEN $2 ELSE params END, "
               "macs = CASE WHEN $3 > 0 THEN $3 ELSE macs END WHERE id = $1",
               {P(c.architecture_id), P(outcome.params), P(outcome.macs)}));
         }
         for (const auto& l : outcome.latencies) {
-          RETURN_IF_ERROR(tx.Query(
+          RETURN_IF_ERROR(tx.QueryAtCommit(
               "INSERT INTO device_latency (architecture_id, device, "
               "batch_size, median_ms, p90_ms, threads, trial_id) VALUES ($1, "
               "$2, $3, $4, $5, $6, $7) ON CONFLICT (architecture_id, device, "

@@ -123,6 +123,22 @@ struct TrialQuery {
   bool with_measurements = false;
 };
 
+// A file a trial produced (e.g. its trained weights), kept by the
+// controller outside the store; the store records where and which attempt.
+struct ArtifactRecord {
+  int64_t trial_id = 0;
+  // What it is, e.g. "weights"; one artifact per trial and name.
+  std::string name;
+  // The attempt that produced it.
+  int32_t attempt = 0;
+  int64_t size_bytes = 0;
+  // Lowercase hex SHA-256 of the bytes.
+  std::string sha256;
+  // Where the bytes are, relative to the artifact directory.
+  std::string location;
+  int64_t create_time_ms = 0;
+};
+
 // A result from an earlier identical evaluation (any job).
 struct CachedResult {
   int64_t trial_id = 0;
@@ -271,6 +287,19 @@ class TrialStore {
   // architecture with this canonical hash under this evaluation key, if any.
   virtual absl::StatusOr<std::optional<CachedResult>> LookupResult(
       const std::string& arch_hash, const std::string& eval_key) = 0;
+
+  // ---------------------------------------------------------------- artifacts
+
+  // Records an artifact of an active attempt (`artifact.trial_id` and
+  // `.attempt` are taken from `ref`), fenced like every trial write: a stale
+  // or ended attempt gets FAILED_PRECONDITION and nothing changes. Replaces
+  // the trial's earlier artifact of the same name and returns it (its bytes
+  // may then be deleted). INVALID_ARGUMENT for an empty name or location.
+  virtual absl::StatusOr<std::optional<ArtifactRecord>> PutArtifact(
+      const TrialRef& ref, const ArtifactRecord& artifact, int64_t now_ms) = 0;
+  // The trial's artifact of that name, if any. NOT_FOUND for an unknown trial.
+  virtual absl::StatusOr<std::optional<ArtifactRecord>> GetArtifact(
+      int64_t trial_id, const std::string& name) = 0;
 
   // ---------------------------------------------------------------- strategy
 

@@ -17,6 +17,7 @@ Targets, all in @system//:
   glog        glog + gflags
   yaml_cpp    yaml-cpp 0.7
   zlib        zlib (the worker reads gzipped IDX files)
+  crypto      OpenSSL libcrypto (SHA-256 of uploaded weights; gRPC links it too)
   gtest, gtest_main, gmock   GoogleTest 1.12 (gmock includes gtest)
 """
 
@@ -44,6 +45,7 @@ _LIBS = {
     "glog": (["libglog"], ["-lgflags"]),
     "yaml_cpp": (["yaml-cpp"], []),
     "zlib": (["zlib"], []),
+    "crypto": (["libcrypto"], []),
     "gtest": (["gtest"], ["-lpthread"]),
     "gtest_main": (["gtest_main", "gtest"], ["-lpthread"]),
     "gmock": (["gmock", "gtest"], ["-lpthread"]),

@@ -1684,6 +1684,75 @@ absl::StatusOr<std::optional<CachedResult>> SqlTrialStore::LookupResult(
   return result;
 }
 
+// --------------------------------------------------------------- artifacts
+
+namespace {
+
+constexpr char kArtifactColumns[] =
+    "SELECT trial_id, name, attempt, size_bytes, sha256, location, "
+    "create_time_ms FROM trial_artifacts WHERE trial_id = $1 AND name = $2";
+
+absl::StatusOr<std::optional<ArtifactRecord>> ReadArtifact(
+    SqlTx& tx, int64_t trial_id, const std::string& name) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   tx.Query(kArtifactColumns, {P(trial_id), name}));
+  if (rows.empty()) return std::nullopt;
+  const SqlRow& r = rows[0];
+  ArtifactRecord a;
+  a.trial_id = Int(r, 0);
+  a.name = Str(r, 1);
+  a.attempt = static_cast<int32_t>(Int(r, 2));
+  a.size_bytes = Int(r, 3);
+  a.sha256 = Str(r, 4);
+  a.location = Str(r, 5);
+  a.create_time_ms = Int(r, 6);
+  return a;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<ArtifactRecord>> SqlTrialStore::PutArtifact(
+    const TrialRef& ref, const ArtifactRecord& artifact, int64_t now_ms) {
+  if (artifact.name.empty() || artifact.location.empty()) {
+    return absl::InvalidArgumentError(
+        "PutArtifact: artifact.name and artifact.location are required");
+  }
+  std::optional<ArtifactRecord> replaced;
+  RETURN_IF_ERROR(Write([&](SqlTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(LockedTrial t, LockTrial(tx, ref.trial_id));
+    RETURN_IF_ERROR(CheckFence(ref, t.attempt, t.state));
+    ASSIGN_OR_RETURN(replaced, ReadArtifact(tx, ref.trial_id, artifact.name));
+    return tx
+        .Query(
+            "INSERT INTO trial_artifacts (trial_id, name, attempt, size_bytes, "
+            "sha256, location, create_time_ms) VALUES ($1, $2, $3, $4, $5, "
+            "$6, $7) ON CONFLICT (trial_id, name) DO UPDATE SET attempt = "
+            "excluded.attempt, size_bytes = excluded.size_bytes, sha256 = "
+            "excluded.sha256, location = excluded.location, create_time_ms = "
+            "excluded.create_time_ms",
+            {P(ref.trial_id), artifact.name, P(int64_t{ref.attempt}),
+             P(artifact.size_bytes), artifact.sha256, artifact.location,
+             P(now_ms)})
+        .status();
+  }));
+  return replaced;
+}
+
+absl::StatusOr<std::optional<ArtifactRecord>> SqlTrialStore::GetArtifact(
+    int64_t trial_id, const std::string& name) {
+  std::optional<ArtifactRecord> result;
+  RETURN_IF_ERROR(backend_->Transact([&](SqlTx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(result, ReadArtifact(tx, trial_id, name));
+    if (result.has_value()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(SqlRows rows,
+                     tx.Query("SELECT 1 FROM trials WHERE id = $1",
+                              {P(trial_id)}));
+    if (rows.empty()) return TrialNotFound(trial_id);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
 absl::StatusOr<std::optional<StrategySnapshot>> SqlTrialStore::LatestSnapshot(
     const std::string& job_id) {
   std::optional<StrategySnapshot> result;

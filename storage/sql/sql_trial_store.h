@@ -100,6 +100,11 @@ class SqlTrialStore : public TrialStore {
       nas::v1::Direction direction_b) override;
   absl::StatusOr<std::optional<CachedResult>> LookupResult(
       const std::string& arch_hash, const std::string& eval_key) override;
+  absl::StatusOr<std::optional<ArtifactRecord>> PutArtifact(
+      const TrialRef& ref, const ArtifactRecord& artifact,
+      int64_t now_ms) override;
+  absl::StatusOr<std::optional<ArtifactRecord>> GetArtifact(
+      int64_t trial_id, const std::string& name) override;
   absl::StatusOr<std::optional<StrategySnapshot>> LatestSnapshot(
       const std::string& job_id) override;
   absl::StatusOr<std::string> RegisterWorker(const nas::v1::WorkerInfo& info,

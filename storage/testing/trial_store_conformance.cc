@@ -769,6 +769,65 @@ TEST_P(TrialStoreConformanceTest, IssuedWritesAreDecidedOneByOne) {
   EXPECT_EQ(got_front, want_front);
 }
 
+ArtifactRecord Weights(const std::string& location, int64_t size) {
+  ArtifactRecord a;
+  a.name = "weights";
+  a.size_bytes = size;
+  a.sha256 = absl::StrCat("sha-", location);
+  a.location = location;
+  return a;
+}
+
+TEST_P(TrialStoreConformanceTest, RecordsArtifactsOfTheActiveAttemptOnly) {
+  Fixture f(store_.get());
+  const std::string job = f.Job();
+  ASSERT_OK(store_->InsertTrials(job, Suggestions(1), std::nullopt, kNow));
+  const TrialRef first = f.Acquire(job, kNow + 1000);
+  ASSERT_OK_AND_ASSIGN(auto none, store_->GetArtifact(first.trial_id, "weights"));
+  EXPECT_FALSE(none.has_value());
+  ASSERT_OK_AND_ASSIGN(auto replaced,
+                       store_->PutArtifact(first, Weights("a1.pt", 10), kNow));
+  EXPECT_FALSE(replaced.has_value());
+  EXPECT_THAT(store_->PutArtifact(first, Weights("", 1), kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+
+  // The lease expires: attempt 1 may no longer record anything.
+  ASSERT_OK(store_->RequeueExpiredLeases(kNow + 1001, 3).status());
+  EXPECT_THAT(store_->PutArtifact(first, Weights("stale.pt", 5), kNow),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("stale")));
+  const TrialRef second = f.Acquire(job);
+  ASSERT_EQ(second.attempt, 2);
+  ASSERT_OK_AND_ASSIGN(replaced,
+                       store_->PutArtifact(second, Weights("a2.pt", 20), kNow + 7));
+  ASSERT_TRUE(replaced.has_value());
+  EXPECT_EQ(replaced->location, "a1.pt");
+  EXPECT_EQ(replaced->attempt, 1);
+  ASSERT_OK(store_->CompleteTrial(second, Outcome(0.5, 1), std::nullopt, kNow));
+  // Ended: refused, and the record stays the one of attempt 2.
+  EXPECT_THAT(store_->PutArtifact(second, Weights("late.pt", 1), kNow),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("ended")));
+  store_.reset();
+  ASSERT_OK_AND_ASSIGN(store_, Reopen());
+  ASSERT_OK_AND_ASSIGN(auto got, store_->GetArtifact(second.trial_id, "weights"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->trial_id, second.trial_id);
+  EXPECT_EQ(got->name, "weights");
+  EXPECT_EQ(got->attempt, 2);
+  EXPECT_EQ(got->size_bytes, 20);
+  EXPECT_EQ(got->sha256, "sha-a2.pt");
+  EXPECT_EQ(got->location, "a2.pt");
+  EXPECT_EQ(got->create_time_ms, kNow + 7);
+  ASSERT_OK_AND_ASSIGN(none, store_->GetArtifact(second.trial_id, "other"));
+  EXPECT_FALSE(none.has_value());
+  EXPECT_THAT(store_->GetArtifact(second.trial_id + 1000, "weights"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->PutArtifact({second.trial_id + 1000, 1},
+                                  Weights("x.pt", 1), kNow),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_P(TrialStoreConformanceTest, RegistersWorkersByName) {
   nas::v1::WorkerInfo info;
   info.set_name("host:gpu0");

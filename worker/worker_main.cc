@@ -41,6 +41,10 @@ ABSL_FLAG(
     std::string, auth_token_file, "",
     "File holding a bearer token sent as 'authorization: Bearer <token>'.");
 ABSL_FLAG(int, latency_batch_size, 32, "Batch size N of the batch-N latency.");
+ABSL_FLAG(bool, upload_weights, true,
+          "Upload the trained weights of each finished training trial to the "
+          "controller (nasctl export writes them as weights.pt); false saves "
+          "the serialization and the upload.");
 ABSL_FLAG(std::string, data_dir, "",
           "Fashion-MNIST directory used when a trial names none (default: "
           "the Debian dataset-fashion-mnist directory).");
@@ -170,6 +174,7 @@ int main(int argc, char** argv) {
           ? threads
           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   train_options.latency_batch_size = absl::GetFlag(FLAGS_latency_batch_size);
+  train_options.save_weights = absl::GetFlag(FLAGS_upload_weights);
   if (const std::string dir = absl::GetFlag(FLAGS_data_dir); !dir.empty()) {
     train_options.fashion_mnist_dir = dir;
   }

@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "common/metrics_http/metrics_http_server.h"
 #include "common/status_macros.h"
+#include "controller/artifacts/artifact_store.h"
 #include "controller/scheduler/scheduler.h"
 #include "controller/service/auth.h"
 #include "controller/service/server.h"
@@ -39,6 +40,12 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "Token file: one `<token> [admin|read|worker]` per line, `#` "
           "comments, a bare token is admin (controller/README.md). Every RPC "
           "must then carry one of them (empty: no authentication).");
+ABSL_FLAG(std::string, artifact_dir, "",
+          "Directory of the trained weights workers upload (nasctl export "
+          "downloads them). Empty: `artifacts` next to a SQLite store's file, "
+          "else ./var/artifacts; `off`: keep no weights.");
+ABSL_FLAG(int64_t, max_weights_bytes, int64_t{512} << 20,
+          "Largest weights upload accepted (bytes).");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain file (TLS).");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key file (TLS).");
 
@@ -61,6 +68,20 @@ void MakeSqliteDir(const std::string& url) {
       std::filesystem::path(std::string(path)).parent_path();
   std::error_code ignored;
   if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+}
+
+// --artifact_dir, with its default resolved ("" when off).
+std::string ArtifactDir(const std::string& store_url) {
+  const std::string flag = absl::GetFlag(FLAGS_artifact_dir);
+  if (flag == "off") return "";
+  if (!flag.empty()) return flag;
+  absl::string_view path = store_url;
+  if (absl::ConsumePrefix(&path, "sqlite://") && path != ":memory:") {
+    return (std::filesystem::path(std::string(path)).parent_path() /
+            "artifacts")
+        .string();
+  }
+  return "var/artifacts";
 }
 
 absl::Status Run() {
@@ -100,8 +121,20 @@ absl::Status Run() {
   ASSIGN_OR_RETURN(std::unique_ptr<nas::scheduler::Scheduler> scheduler,
                    nas::scheduler::Scheduler::Create(scheduler_options));
 
+  std::unique_ptr<nas::artifacts::ArtifactStore> artifacts;
+  if (const std::string dir = ArtifactDir(store_url); !dir.empty()) {
+    nas::artifacts::ArtifactStoreOptions artifact_options;
+    artifact_options.dir = dir;
+    artifact_options.max_bytes = absl::GetFlag(FLAGS_max_weights_bytes);
+    artifact_options.store = store.get();
+    ASSIGN_OR_RETURN(artifacts,
+                     nas::artifacts::ArtifactStore::Create(artifact_options));
+    LOG(INFO) << "Trained weights are kept in " << dir;
+  }
+
   nas::service::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
+  server_options.artifacts = artifacts.get();
   server_options.scheduler = scheduler.get();
   nas::storage::TrialStore* trials = store.get();  // outlives the server
   server_options.get_trial = [trials](int64_t id) {

@@ -12,6 +12,9 @@
 namespace nas::service {
 namespace {
 
+// DownloadWeights sends the bytes in pieces of this size.
+constexpr int64_t kWeightsChunkBytes = 1 << 20;
+
 using nas::v1::Job;
 
 constexpr int32_t kDefaultPageSize = 100;
@@ -243,6 +246,35 @@ absl::Status SearchServiceImpl::Watch(
     seen = scheduler_->WaitForJobChange(job_id, *seen, kWatchPoll);
   }
   return absl::CancelledError("the client cancelled the stream");
+}
+
+grpc::Status SearchServiceImpl::DownloadWeights(
+    grpc::ServerContext* context,
+    const nas::v1::DownloadWeightsRequest* request,
+    grpc::ServerWriter<nas::v1::DownloadWeightsResponse>* writer) {
+  return Serve(*auth_, Permission::kRead, context, [&]() -> absl::Status {
+    if (request->trial_id() <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("trial_id must be > 0, got ", request->trial_id()));
+    }
+    if (artifacts_ == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "trial ", request->trial_id(),
+          " has no weights: this controller keeps none (no artifact store)"));
+    }
+    return artifacts_->ReadWeights(
+        request->job_id(), request->trial_id(), kWeightsChunkBytes,
+        [&](const nas::v1::WeightsInfo& info) {
+          nas::v1::DownloadWeightsResponse response;
+          *response.mutable_info() = info;
+          return writer->Write(response);
+        },
+        [&](absl::string_view chunk) {
+          nas::v1::DownloadWeightsResponse response;
+          response.set_chunk(chunk.data(), chunk.size());
+          return writer->Write(response);
+        });
+  });
 }
 
 }  // namespace nas::service

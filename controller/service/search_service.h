@@ -11,6 +11,9 @@
 // field when it is unknown or not elastic) before the scheduler sees the
 // spec, so the stored spec is self-contained.
 //
+// DownloadWeights streams a trial's stored weights from the artifact store
+// (controller/artifacts); without one every trial has none (NOT_FOUND).
+//
 // Thread-safety: thread-safe. Ownership: the scheduler and authenticator are
 // not owned and must outlive the service.
 #ifndef NAS_CONTROLLER_SERVICE_SEARCH_SERVICE_H_
@@ -20,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "controller/artifacts/artifact_store.h"
 #include "controller/scheduler/scheduler.h"
 #include "controller/service/auth.h"
 #include "proto/nas/v1/service.grpc.pb.h"
@@ -33,11 +37,13 @@ using TrialLookup =
 class SearchServiceImpl final : public nas::v1::SearchService::Service {
  public:
   SearchServiceImpl(scheduler::Scheduler* scheduler, const Authenticator* auth,
-                    int max_watchers, TrialLookup get_trial = nullptr)
+                    int max_watchers, TrialLookup get_trial = nullptr,
+                    artifacts::ArtifactStore* artifacts = nullptr)
       : scheduler_(scheduler),
         auth_(auth),
         max_watchers_(max_watchers),
-        get_trial_(std::move(get_trial)) {}
+        get_trial_(std::move(get_trial)),
+        artifacts_(artifacts) {}
 
   grpc::Status CreateJob(grpc::ServerContext* context,
                          const nas::v1::CreateJobRequest* request,
@@ -69,6 +75,10 @@ class SearchServiceImpl final : public nas::v1::SearchService::Service {
   grpc::Status WatchJob(grpc::ServerContext* context,
                         const nas::v1::WatchJobRequest* request,
                         grpc::ServerWriter<nas::v1::JobEvent>* writer) override;
+  grpc::Status DownloadWeights(
+      grpc::ServerContext* context,
+      const nas::v1::DownloadWeightsRequest* request,
+      grpc::ServerWriter<nas::v1::DownloadWeightsResponse>* writer) override;
 
  private:
   // The shell of the RPCs that take a job id and return the job.
@@ -83,6 +93,7 @@ class SearchServiceImpl final : public nas::v1::SearchService::Service {
   const Authenticator* const auth_;
   const int max_watchers_;
   const TrialLookup get_trial_;
+  artifacts::ArtifactStore* const artifacts_;  // may be null
   std::atomic<int> watchers_{0};
 };
 

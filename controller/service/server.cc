@@ -92,8 +92,8 @@ ControllerServer::ControllerServer(ServerOptions options)
     : options_(std::move(options)),
       auth_(options_.auth_tokens),
       search_service_(options_.scheduler, &auth_, options_.max_watchers,
-                      options_.get_trial),
-      worker_service_(options_.scheduler, &auth_) {}
+                      options_.get_trial, options_.artifacts),
+      worker_service_(options_.scheduler, &auth_, options_.artifacts) {}
 
 ControllerServer::~ControllerServer() { Shutdown(); }
 

@@ -52,6 +52,9 @@ struct ServerOptions {
   // strategy.compound_scaling.base_trial_id by that trial's genotype. Unset:
   // such jobs are refused (UNIMPLEMENTED from the strategy).
   TrialLookup get_trial;
+  // Where uploaded weights are kept (not owned; null: workers' uploads are
+  // refused as UNIMPLEMENTED and no trial has weights to download).
+  artifacts::ArtifactStore* artifacts = nullptr;
 };
 
 class ControllerServer {

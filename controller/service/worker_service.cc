@@ -1,5 +1,6 @@
 #include "controller/service/worker_service.h"
 
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -106,6 +107,45 @@ grpc::Status WorkerServiceImpl::FailTrial(
         }
         return scheduler_->FailTrial(*request);
       });
+}
+
+grpc::Status WorkerServiceImpl::UploadWeights(
+    grpc::ServerContext* context,
+    grpc::ServerReader<nas::v1::UploadWeightsRequest>* reader,
+    nas::v1::UploadWeightsResponse* response) {
+  return Serve(*auth_, Permission::kWork, context, [&]() -> absl::Status {
+    if (artifacts_ == nullptr) {
+      return absl::UnimplementedError(
+          "this controller keeps no weights (no artifact store)");
+    }
+    nas::v1::UploadWeightsRequest message;
+    if (!reader->Read(&message) || !message.has_header()) {
+      return absl::InvalidArgumentError(
+          "header: required in the first message");
+    }
+    const nas::v1::UploadWeightsHeader& header = message.header();
+    RETURN_IF_ERROR(
+        CheckReport(header.worker_id(), header.trial_id(), header.attempt()));
+    ASSIGN_OR_RETURN(std::unique_ptr<artifacts::ArtifactStore::Upload> upload,
+                     artifacts_->BeginWeightsUpload(
+                         header.worker_id(),
+                         {header.trial_id(), header.attempt()},
+                         header.size_bytes()));
+    RETURN_IF_ERROR(upload->Append(message.chunk()));
+    while (reader->Read(&message)) {
+      if (message.has_header()) {
+        return absl::InvalidArgumentError(
+            "header: allowed in the first message only");
+      }
+      RETURN_IF_ERROR(upload->Append(message.chunk()));
+    }
+    if (context->IsCancelled()) {
+      return absl::CancelledError("the worker cancelled the upload");
+    }
+    ASSIGN_OR_RETURN(storage::ArtifactRecord record, upload->Commit());
+    response->set_sha256(record.sha256);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace nas::service

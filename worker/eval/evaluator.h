@@ -51,6 +51,9 @@ struct EvalResult {
   int64_t macs = 0;
   // The evaluation ended early because should_stop() or on_progress said so.
   bool stopped_early = false;
+  // The trained network's weights file (worker/model/weights.h), uploaded
+  // before CompleteTrial; empty when there are none.
+  std::string weights;
 };
 
 struct EvalCallbacks {

@@ -122,6 +122,26 @@ absl::StatusOr<TrainEvaluator::TrialData> TrainEvaluator::LoadTrialData(
   return data;
 }
 
+absl::StatusOr<double> TrainEvaluator::ValidationAccuracy(
+    const nas::v1::TrainEvaluation& config, Network& net,
+    const InputSpec& input) {
+  ASSIGN_OR_RETURN(TrialData data, LoadTrialData(WithDefaults(config)));
+  if (input.channels != data.full->channels ||
+      input.image_size != data.full->height) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the network takes ", input.channels, "x", input.image_size, "x",
+        input.image_size, " images but ", config.dataset(), " has ",
+        data.full->channels, "x", data.full->height, "x", data.full->width));
+  }
+  try {
+    net.to(options_.device);
+  } catch (const std::exception& e) {
+    return StatusFromException(e, "moving the network to the device");
+  }
+  return Accuracy(net, data.validation, Normalization{input.mean, input.stddev},
+                  options_.device, TrainOptions().eval_batch_size);
+}
+
 absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
     const nas::v1::TrialLease& lease, const EvalCallbacks& callbacks) {
   if (!lease.evaluation().has_train()) {
@@ -200,6 +220,16 @@ absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
   m["params"] = static_cast<double>(cost.params);
   m["macs"] = static_cast<double>(cost.macs);
   if (callbacks.ShouldStop()) return result;  // Preempted or told to stop.
+  if (options_.save_weights && !summary.stopped) {
+    absl::StatusOr<std::string> weights = SerializeWeights(
+        *net, InputSpec{full->channels, full->height, norm.mean, norm.stddev});
+    if (weights.ok()) {
+      result.weights = *std::move(weights);
+    } else {
+      LOG(WARNING) << "trial " << lease.trial_id()
+                   << ": weights not saved: " << weights.status();
+    }
+  }
 
   if (config.report_test()) {
     ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> test,

@@ -11,6 +11,9 @@
 //   train_seconds, images_per_second (training throughput), epochs,
 //   peak_memory_mb, latency_ms (batch-1 median),
 //   params, macs, and test_accuracy when report_test is set.
+// With options.save_weights, a plain training trial that ran every epoch
+// also returns its trained weights (EvalResult.weights, worker/model/
+// weights.h) for the loop to upload; search and scaling tasks return none.
 // A lease with task "darts_search" (common/task/darts_task.h) instead trains
 // the DARTS supernet of the lease's space (worker/oneshot) and reports the
 // search (EvaluateDartsSearch in darts_search_evaluator.cc); a lease with
@@ -31,6 +34,8 @@
 #include "worker/eval/evaluator.h"
 #include "worker/eval/load_once_cache.h"
 #include "worker/eval/measure.h"
+#include "worker/model/network.h"
+#include "worker/model/weights.h"
 
 namespace nas::worker {
 
@@ -46,6 +51,8 @@ class TrainEvaluator : public Evaluator {
     int latency_batch_size = 32;  // N of the batch-N latency (0: skip it).
     LatencyOptions latency;
     std::string fashion_mnist_dir = kFashionMnistDir;  // Default data_dir.
+    // Return the trained weights of plain training trials.
+    bool save_weights = true;
   };
 
   static absl::StatusOr<std::unique_ptr<TrainEvaluator>> Create(
@@ -53,6 +60,13 @@ class TrainEvaluator : public Evaluator {
 
   absl::StatusOr<EvalResult> Evaluate(const nas::v1::TrialLease& lease,
                                       const EvalCallbacks& callbacks) override;
+
+  // Top-1 accuracy of `net` on the validation split a trial with `config`
+  // measures (same data, seed and size), its input normalized as `input`
+  // says: for checking a network loaded from exported weights.
+  absl::StatusOr<double> ValidationAccuracy(
+      const nas::v1::TrainEvaluation& config, Network& net,
+      const InputSpec& input);
 
  private:
   explicit TrainEvaluator(const Options& options) : options_(options) {}

@@ -13,7 +13,10 @@
 #include "gtest/gtest.h"
 #include "torch/cuda.h"
 #include "worker/eval/evaluator.h"
+#include "worker/model/network.h"
+#include "worker/model/plan.h"
 #include "worker/model/test_architectures.h"
+#include "worker/model/weights.h"
 
 namespace nas::worker {
 namespace {
@@ -132,6 +135,30 @@ TEST_F(TrainEvaluatorTest, TrainsAndMeasuresFashionMnistTrial) {
     EXPECT_THAT(latency.device(), ::testing::StartsWith("cpu"));
   }
   EXPECT_EQ(result.metrics.at("latency_ms"), result.latencies[0].median_ms());
+
+  // The returned weights rebuild the trained network: a network built from
+  // the genotype and loaded with them measures the same validation accuracy.
+  ASSERT_FALSE(result.weights.empty());
+  NetworkOptions options;
+  options.in_channels = 1;
+  options.image_size = 28;
+  options.channels_override = 4;
+  options.cells_override = 1;
+  ASSERT_OK_AND_ASSIGN(NetworkPlan plan, MakePlan(lease.architecture(),
+                                                  lease.search_space(), options));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Network> net, BuildNetwork(plan));
+  ASSERT_OK_AND_ASSIGN(double untrained,
+                       evaluator_->ValidationAccuracy(
+                           lease.evaluation().train(), *net,
+                           InputSpec{1, 28, {0.3f}, {0.35f}}));
+  ASSERT_OK_AND_ASSIGN(InputSpec input, LoadWeights(result.weights, *net));
+  EXPECT_EQ(input.channels, 1);
+  EXPECT_EQ(input.image_size, 28);
+  ASSERT_OK_AND_ASSIGN(double accuracy,
+                       evaluator_->ValidationAccuracy(
+                           lease.evaluation().train(), *net, input));
+  EXPECT_EQ(accuracy, result.metrics.at("accuracy"));
+  EXPECT_NE(untrained, accuracy);
   std::cout << "accuracy " << result.metrics.at("accuracy") << " test "
             << result.metrics.at("test_accuracy") << " latency b1 "
             << result.latencies[0].median_ms() << " ms p90 "
@@ -154,6 +181,7 @@ TEST_F(TrainEvaluatorTest, ProgressAnswerStopsElasticTrial) {
                        evaluator_->Evaluate(lease, callbacks));
   EXPECT_TRUE(result.stopped_early);
   EXPECT_EQ(result.metrics.at("epochs"), 1);
+  EXPECT_TRUE(result.weights.empty());  // not a finished training
 }
 
 TEST_F(TrainEvaluatorTest, ScaledTrainTaskTrainsAGenotypeBeyondTheSpace) {

@@ -90,8 +90,39 @@ class FakeWorkerService final : public nas::v1::WorkerService::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status UploadWeights(
+      grpc::ServerContext* context,
+      grpc::ServerReader<nas::v1::UploadWeightsRequest>* reader,
+      nas::v1::UploadWeightsResponse*) override {
+    nas::v1::UploadWeightsRequest message;
+    nas::v1::UploadWeightsHeader header;
+    std::string bytes;
+    int chunks = 0;
+    while (reader->Read(&message)) {
+      if (message.has_header()) header = message.header();
+      if (!message.chunk().empty()) ++chunks;
+      bytes += message.chunk();
+    }
+    absl::MutexLock lock(&mu);
+    Record(context, header, weight_headers);
+    weights.push_back(bytes);
+    weight_chunks.push_back(chunks);
+    // Recorded before CompleteTrial, as the controller needs.
+    weights_before_complete.push_back(completed.size());
+    return upload_code == grpc::StatusCode::OK
+               ? grpc::Status::OK
+               : grpc::Status(upload_code, "refused by the fake");
+  }
+
   absl::Mutex mu;
   std::vector<nas::v1::TrialLease> pending ABSL_GUARDED_BY(mu);
+  // UploadWeights answers with this code (recording the upload anyway).
+  grpc::StatusCode upload_code ABSL_GUARDED_BY(mu) = grpc::StatusCode::OK;
+  std::vector<nas::v1::UploadWeightsHeader> weight_headers ABSL_GUARDED_BY(mu);
+  std::vector<std::string> weights ABSL_GUARDED_BY(mu);
+  std::vector<int> weight_chunks ABSL_GUARDED_BY(mu);
+  // completed.size() when each upload arrived.
+  std::vector<size_t> weights_before_complete ABSL_GUARDED_BY(mu);
   int64_t heartbeat_interval_ms ABSL_GUARDED_BY(mu) = 10;
   bool stop_on_progress ABSL_GUARDED_BY(mu) = false;
   bool stop_on_heartbeat ABSL_GUARDED_BY(mu) = false;

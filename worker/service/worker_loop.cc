@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -220,6 +221,66 @@ WorkerLoop::Delivery WorkerLoop::Report(
   }
 }
 
+absl::Status WorkerLoop::UploadWeightsOnce(const nas::v1::TrialLease& lease,
+                                           const std::string& weights) {
+  grpc::ClientContext context;
+  // The usual deadline, plus a second per MiB.
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      absl::ToChronoMilliseconds(options_.rpc_timeout +
+                                 absl::Seconds(weights.size() >> 20)));
+  if (!options_.auth_token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + options_.auth_token);
+  }
+  nas::v1::UploadWeightsResponse response;
+  std::unique_ptr<grpc::ClientWriterInterface<nas::v1::UploadWeightsRequest>>
+      writer = stub_->UploadWeights(&context, &response);
+  nas::v1::UploadWeightsRequest header;
+  header.mutable_header()->set_worker_id(worker_id_);
+  header.mutable_header()->set_trial_id(lease.trial_id());
+  header.mutable_header()->set_attempt(lease.attempt());
+  header.mutable_header()->set_size_bytes(static_cast<int64_t>(weights.size()));
+  bool sent = writer->Write(header);
+  const size_t chunk = static_cast<size_t>(options_.weights_chunk_bytes);
+  for (size_t at = 0; sent && at < weights.size(); at += chunk) {
+    nas::v1::UploadWeightsRequest piece;
+    piece.set_chunk(weights.substr(at, chunk));
+    sent = writer->Write(piece);
+  }
+  if (sent) writer->WritesDone();
+  return FromGrpcStatus(writer->Finish());
+}
+
+void WorkerLoop::UploadWeights(const nas::v1::TrialLease& lease,
+                               const std::string& weights) {
+  if (weights_unsupported_) return;
+  absl::Duration backoff = options_.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    absl::Status status = UploadWeightsOnce(lease, weights);
+    if (status.ok()) {
+      VLOG(1) << "uploaded " << weights.size() << " bytes of weights of trial "
+              << lease.trial_id();
+      return;
+    }
+    if (absl::IsUnimplemented(status)) {
+      LOG(WARNING) << "the controller keeps no weights; not uploading any "
+                      "more: "
+                   << status;
+      weights_unsupported_ = true;
+      return;
+    }
+    const bool retriable =
+        absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+    if (!retriable || attempt >= 3 || shutting_down()) {
+      LOG(WARNING) << "weights of trial " << lease.trial_id()
+                   << " not uploaded: " << status;
+      return;
+    }
+    Sleep(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
 const char* WorkerLoop::Fail(const nas::v1::TrialLease& lease,
                              const std::string& reason,
                              const std::string& message, const char* outcome) {
@@ -303,6 +364,7 @@ const char* WorkerLoop::RunTrial(const nas::v1::TrialLease& lease) {
       options_.metrics->SetImagesPerSecond(it->second);
     }
   }
+  if (!result->weights.empty()) UploadWeights(lease, result->weights);
   nas::v1::CompleteTrialRequest request;
   request.set_worker_id(worker_id_);
   request.set_trial_id(lease.trial_id());

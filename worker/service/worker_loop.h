@@ -10,7 +10,11 @@
 // finished result is never dropped because the controller is down:
 // CompleteTrial is retried (backoff capped at max_backoff) until the
 // controller accepts or refuses it (e.g. FAILED_PRECONDITION for a stale
-// lease), or until Shutdown(). Optional WorkerMetrics count trial outcomes,
+// lease), or until Shutdown(). A result carrying trained weights
+// (EvalResult.weights) first uploads them with UploadWeights, in chunks
+// (retried a few times while the controller is unreachable; a failed upload
+// never fails the trial; a controller answering UNIMPLEMENTED is not asked
+// again). Optional WorkerMetrics count trial outcomes,
 // busy/idle time and training throughput.
 // Shutdown() (e.g. on SIGTERM) hands a trial in progress back with
 // FailTrial(reason "preempted") unless it has already finished, and makes
@@ -60,6 +64,8 @@ struct WorkerLoopOptions {
   WorkerMetrics* metrics = nullptr;
   // Return from Run() after this many trials (0: run until Shutdown()).
   int64_t max_trials = 0;
+  // UploadWeights sends the weights in pieces of this size.
+  int64_t weights_chunk_bytes = int64_t{1} << 20;
 };
 
 class WorkerLoop {
@@ -107,6 +113,11 @@ class WorkerLoop {
   Delivery Report(grpc::Status (nas::v1::WorkerService::StubInterface::*method)(
                       grpc::ClientContext*, const Request&, Response*),
                   const Request& request, int max_attempts);
+  // Uploads `weights` for the lease; best effort (logs why it did not).
+  void UploadWeights(const nas::v1::TrialLease& lease,
+                     const std::string& weights);
+  absl::Status UploadWeightsOnce(const nas::v1::TrialLease& lease,
+                                 const std::string& weights);
   // Reports the failure; returns the trial's outcome (`outcome` if delivered).
   const char* Fail(const nas::v1::TrialLease& lease, const std::string& reason,
                    const std::string& message,
@@ -127,6 +138,7 @@ class WorkerLoop {
   std::string worker_id_;
   absl::Duration heartbeat_interval_;
   absl::Duration backoff_;
+  bool weights_unsupported_ = false;  // The controller keeps no weights.
 
   std::atomic<bool> shutdown_{false};
   std::atomic<int64_t> trials_done_{0};

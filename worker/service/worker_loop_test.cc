@@ -61,7 +61,8 @@ class WorkerLoopTest : public ::testing::Test {
     ASSERT_GT(port_, 0);
   }
 
-  std::unique_ptr<WorkerLoop> MakeLoop(int64_t max_trials) {
+  std::unique_ptr<WorkerLoop> MakeLoop(int64_t max_trials,
+                                       Evaluator* train = nullptr) {
     WorkerLoopOptions options;
     options.metrics = &metrics_;
     options.info.set_name("test-worker");
@@ -71,11 +72,12 @@ class WorkerLoopTest : public ::testing::Test {
     options.max_backoff = absl::Milliseconds(50);
     options.rpc_timeout = absl::Seconds(5);
     options.max_trials = max_trials;
+    options.weights_chunk_bytes = 1000;
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
                                        grpc::InsecureChannelCredentials());
     auto loop =
         WorkerLoop::Create(options, nas::v1::WorkerService::NewStub(channel),
-                           /*train_evaluator=*/nullptr, &table_);
+                           train, &table_);
     CHECK(loop.ok()) << loop.status();
     return *std::move(loop);
   }
@@ -223,6 +225,76 @@ TEST_F(WorkerLoopTest, RefusedResultIsNotRetried) {
   EXPECT_THAT(service_.completed, SizeIs(1));
   EXPECT_EQ(metrics_.trials(kOutcomeLost), 1);
   EXPECT_EQ(metrics_.trials(kOutcomeCompleted), 0);
+}
+
+// A "training" evaluator that returns fixed weights.
+class WeightsEvaluator : public Evaluator {
+ public:
+  absl::StatusOr<EvalResult> Evaluate(const nas::v1::TrialLease&,
+                                      const EvalCallbacks&) override {
+    EvalResult result;
+    result.metrics["accuracy"] = 0.5;
+    result.weights = Weights();
+    return result;
+  }
+  static std::string Weights() {
+    std::string w(2500, '\0');
+    for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<char>(i % 251);
+    return w;
+  }
+};
+
+nas::v1::TrialLease TrainLease(int64_t trial_id) {
+  nas::v1::TrialLease lease = TableLease(trial_id);
+  lease.mutable_evaluation()->mutable_train()->set_dataset("fashion_mnist");
+  return lease;
+}
+
+TEST_F(WorkerLoopTest, UploadsWeightsInChunksBeforeCompleting) {
+  WeightsEvaluator train;
+  service_.AddLease(TrainLease(21));
+  service_.AddLease(TableLease(22));  // no weights: no upload
+  EXPECT_OK(MakeLoop(2, &train)->Run());
+  absl::MutexLock lock(&service_.mu);
+  ASSERT_THAT(service_.weights, SizeIs(1));
+  EXPECT_EQ(service_.weights[0], WeightsEvaluator::Weights());
+  EXPECT_EQ(service_.weight_chunks[0], 3);  // 1000 + 1000 + 500
+  EXPECT_EQ(service_.weights_before_complete[0], 0u);
+  const nas::v1::UploadWeightsHeader& header = service_.weight_headers[0];
+  EXPECT_EQ(header.worker_id(), "w-1");
+  EXPECT_EQ(header.trial_id(), 21);
+  EXPECT_EQ(header.attempt(), 2);
+  EXPECT_EQ(header.size_bytes(), 2500);
+  EXPECT_THAT(service_.completed, SizeIs(2));
+  EXPECT_THAT(service_.auth, Each(Eq("Bearer secret")));
+}
+
+TEST_F(WorkerLoopTest, AControllerWithoutWeightsIsAskedOnce) {
+  {
+    absl::MutexLock lock(&service_.mu);
+    service_.upload_code = grpc::StatusCode::UNIMPLEMENTED;
+  }
+  WeightsEvaluator train;
+  service_.AddLease(TrainLease(23));
+  service_.AddLease(TrainLease(24));
+  EXPECT_OK(MakeLoop(2, &train)->Run());
+  absl::MutexLock lock(&service_.mu);
+  EXPECT_THAT(service_.weights, SizeIs(1));
+  EXPECT_THAT(service_.completed, SizeIs(2));  // trials still complete
+}
+
+TEST_F(WorkerLoopTest, ARefusedUploadStillReportsTheResult) {
+  {
+    absl::MutexLock lock(&service_.mu);
+    service_.upload_code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+  }
+  WeightsEvaluator train;
+  service_.AddLease(TrainLease(25));
+  EXPECT_OK(MakeLoop(1, &train)->Run());
+  absl::MutexLock lock(&service_.mu);
+  EXPECT_THAT(service_.weights, SizeIs(1));  // not retried
+  ASSERT_THAT(service_.completed, SizeIs(1));
+  EXPECT_EQ(metrics_.trials(kOutcomeCompleted), 1);
 }
 
 TEST(WorkerMetricsTest, ExportsTheDocumentedFamilies) {

@@ -50,8 +50,9 @@ const std::vector<Verb>& Verbs() {
       {"report", "JOB --out FILE.html",
        "one self-contained HTML report with plots and the best cells",
        &RunReport},
-      {"export", "JOB [--trial T] --out DIR",
-       "a trial's genotype JSON, cell DOT/SVG, metrics (default: the best)",
+      {"export", "JOB [--trial T] [--no_weights] --out DIR",
+       "a trial's genotype JSON, cell DOT/SVG, metrics and trained weights "
+       "(default: the best)",
        &RunExport},
       {"help", "[VERB]", "show this help, or one verb's", &RunHelp},
   };
@@ -61,7 +62,7 @@ const std::vector<Verb>& Verbs() {
 void PrintUsage(std::ostream& os) {
   os << "usage: nasctl [--controller=HOST:PORT] VERB [ARGS...]\n\nverbs:\n";
   for (const Verb& verb : Verbs()) {
-    os << absl::StrFormat("  %-44s %s\n",
+    os << absl::StrFormat("  %-48s %s\n",
                           absl::StrCat(verb.name, " ", verb.operands),
                           verb.summary);
   }

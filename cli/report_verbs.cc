@@ -8,6 +8,7 @@
 #include "cli/svg.h"
 #include "cli/verb_args.h"
 #include "cli/verbs.h"
+#include "common/sha256.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace nas::cli {
@@ -55,6 +56,71 @@ int OpenJob(const CliContext& context, const char* verb, const Args& args,
   return -1;
 }
 
+// Downloads the trial's weights to `dir`/weights.pt (and their description to
+// weights.json), checking size and SHA-256; written under a temporary name
+// and renamed, so weights.pt is whole or absent. Returns -1 when written or
+// when the trial has none (NOT_FOUND: a note on stderr), else the exit code.
+int DownloadWeights(const CliContext& context, Client& client,
+                    const std::string& job_id, int64_t trial_id,
+                    const std::filesystem::path& dir) {
+  nas::v1::DownloadWeightsRequest req;
+  req.set_job_id(job_id);
+  req.set_trial_id(trial_id);
+  std::unique_ptr<grpc::ClientContext> rpc_context =
+      client.NewContext(absl::Minutes(10));
+  std::unique_ptr<grpc::ClientReader<nas::v1::DownloadWeightsResponse>> reader =
+      client.stub().DownloadWeights(rpc_context.get(), req);
+  const std::filesystem::path part = dir / "weights.pt.part";
+  std::ofstream out(part, std::ios::binary | std::ios::trunc);
+  nas::v1::DownloadWeightsResponse message;
+  nas::v1::WeightsInfo info;
+  bool have_info = false;
+  int64_t received = 0;
+  Sha256 sha;
+  while (reader->Read(&message)) {
+    if (message.has_info()) {
+      info = message.info();
+      have_info = true;
+    }
+    out << message.chunk();
+    sha.Update(message.chunk());
+    received += static_cast<int64_t>(message.chunk().size());
+  }
+  out.close();
+  const grpc::Status status = reader->Finish();
+  std::error_code ignored;
+  if (!status.ok() || !out || !have_info) {
+    std::filesystem::remove(part, ignored);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      *context.err << "nasctl export: no weights: " << status.error_message()
+                   << "\n";
+      return -1;
+    }
+    if (!status.ok()) {
+      return ReportRpcError(context, client.address(), "export (weights)",
+                            status);
+    }
+    *context.err << "nasctl export: cannot write " << part.string() << "\n";
+    return kExitFailure;
+  }
+  const std::string digest = sha.HexDigest();
+  if (received != info.size_bytes() || digest != info.sha256()) {
+    std::filesystem::remove(part, ignored);
+    *context.err << "nasctl export: the weights arrived damaged (" << received
+                 << " bytes, sha256 " << digest << "; expected "
+                 << info.size_bytes() << " bytes, sha256 " << info.sha256()
+                 << ")\n";
+    return kExitFailure;
+  }
+  std::filesystem::rename(part, dir / "weights.pt", ignored);
+  if (ignored || !WriteFile(context, dir / "weights.json", ToJson(info))) {
+    *context.err << "nasctl export: cannot write " << (dir / "weights.pt").string()
+                 << "\n";
+    return kExitFailure;
+  }
+  return -1;
+}
+
 }  // namespace
 
 int RunReport(const CliContext& context, const Args& args) {
@@ -83,7 +149,8 @@ int RunExport(const CliContext& context, const Args& args) {
   ParsedArgs parsed;
   std::unique_ptr<Client> client;
   nas::v1::Job job;
-  if (int code = OpenJob(context, "export", args, {{"trial", true}}, &parsed,
+  if (int code = OpenJob(context, "export", args,
+                         {{"trial", true}, {"no_weights", false}}, &parsed,
                          &client, &job);
       code >= 0) {
     return code;
@@ -151,6 +218,12 @@ int RunExport(const CliContext& context, const Args& args) {
     }
   }
   if (!ok) return kExitFailure;
+  if (!parsed.Has("no_weights")) {
+    if (int code = DownloadWeights(context, *client, job_id, trial->id(), dir);
+        code >= 0) {
+      return code;
+    }
+  }
   *context.out << dir.string() << "\n";
   return kExitOk;
 }

@@ -27,15 +27,19 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view what) {
 absl::StatusOr<std::unique_ptr<JobCluster>> JobCluster::Create(
     const std::string& db_name) {
   std::unique_ptr<JobCluster> cluster(new JobCluster());
-  const char* dir = std::getenv("TEST_TMPDIR");
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = tmp != nullptr ? tmp : "/tmp";
   storage::StoreOptions store_options;
   store_options.sqlite_full_sync = false;
-  ASSIGN_OR_RETURN(
-      cluster->store_,
-      storage::OpenTrialStore(
-          absl::StrCat("sqlite://", dir != nullptr ? dir : "/tmp", "/",
-                       db_name),
-          store_options));
+  ASSIGN_OR_RETURN(cluster->store_,
+                   storage::OpenTrialStore(
+                       absl::StrCat("sqlite://", dir, "/", db_name),
+                       store_options));
+  artifacts::ArtifactStoreOptions artifact_options;
+  artifact_options.dir = absl::StrCat(dir, "/", db_name, ".artifacts");
+  artifact_options.store = cluster->store_.get();
+  ASSIGN_OR_RETURN(cluster->artifacts_,
+                   artifacts::ArtifactStore::Create(artifact_options));
   scheduler::SchedulerOptions scheduler_options;
   scheduler_options.store = cluster->store_.get();
   scheduler_options.deferred_refill = true;
@@ -50,12 +54,17 @@ absl::StatusOr<std::unique_ptr<JobCluster>> JobCluster::Create(
     return store->GetTrial(id, /*with_measurements=*/false);
   };
   server_options.maintenance_interval = absl::Milliseconds(100);
+  server_options.artifacts = cluster->artifacts_.get();
   ASSIGN_OR_RETURN(cluster->server_,
                    service::ControllerServer::Create(server_options));
   cluster->search_ = nas::v1::SearchService::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", cluster->server_->port()),
       grpc::InsecureChannelCredentials()));
   return cluster;
+}
+
+std::string JobCluster::address() const {
+  return absl::StrCat("127.0.0.1:", server_->port());
 }
 
 JobCluster::~JobCluster() {

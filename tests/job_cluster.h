@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "controller/artifacts/artifact_store.h"
 #include "controller/scheduler/scheduler.h"
 #include "controller/service/server.h"
 #include "proto/nas/v1/service.grpc.pb.h"
@@ -44,11 +45,14 @@ class JobCluster {
       const std::string& job_id, bool with_measurements);
 
   nas::v1::SearchService::Stub& search() { return *search_; }
+  // "127.0.0.1:PORT" of the controller (for nasctl --controller).
+  std::string address() const;
 
  private:
   JobCluster() = default;
 
   std::unique_ptr<storage::TrialStore> store_;
+  std::unique_ptr<artifacts::ArtifactStore> artifacts_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<service::ControllerServer> server_;
   std::unique_ptr<nas::v1::SearchService::Stub> search_;

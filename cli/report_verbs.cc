@@ -92,6 +92,9 @@ int DownloadWeights(const CliContext& context, Client& client,
   if (!status.ok() || !out || !have_info) {
     std::filesystem::remove(part, ignored);
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // No stale file of an earlier export may pass for this trial's.
+      std::filesystem::remove(dir / "weights.pt", ignored);
+      std::filesystem::remove(dir / "weights.json", ignored);
       *context.err << "nasctl export: no weights: " << status.error_message()
                    << "\n";
       return -1;

@@ -3,7 +3,8 @@
 // cells on Fashion-MNIST; `nasctl export` (the real binary) downloads the
 // best trial's weights.pt; the worker's model builder rebuilds the network
 // from the exported genotype.json + job_spec.json, loads the weights and
-// must measure exactly the validation accuracy the trial reported. The same
+// must measure exactly the validation accuracy the trial reported (in this
+// process, and with the nas-load-weights command). The same
 // job again is answered from the result cache, and its trials export the
 // very same weights.
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "common/testing/status_matchers.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "proto/nas/v1/service.pb.h"
@@ -32,6 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kNasctl[] = "cli/nasctl";
+constexpr char kLoadWeights[] = "worker/nas-load-weights";
 constexpr absl::Duration kJobTimeout = absl::Seconds(180);
 
 nas::v1::JobSpec WeightsJob() {
@@ -135,6 +138,21 @@ TEST(WeightsEndToEndTest, ExportedWeightsRebuildTheTrainedNetwork) {
             << best->metrics().at("accuracy") << ", exported network "
             << accuracy;
   EXPECT_EQ(accuracy, best->metrics().at("accuracy"));
+
+  // The same from the command line: nas-load-weights prints both numbers.
+  ASSERT_OK_AND_ASSIGN(
+      testing::Finished loaded,
+      testing::RunToEnd({kLoadWeights, absl::StrCat("--export_dir=", dir)},
+                        absl::Seconds(60)));
+  ASSERT_EQ(loaded.exit_code, 0);
+  google::protobuf::Struct printed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(loaded.out, &printed).ok())
+      << loaded.out;
+  EXPECT_EQ(printed.fields().at("validation_accuracy").number_value(),
+            best->metrics().at("accuracy"));
+  EXPECT_EQ(printed.fields().at("reported_accuracy").number_value(),
+            best->metrics().at("accuracy"));
 
   // The same job again: every trial is a cache hit, and exports the weights
   // of the trial that trained it.

@@ -127,9 +127,18 @@ absl::Status Run() {
     artifact_options.dir = dir;
     artifact_options.max_bytes = absl::GetFlag(FLAGS_max_weights_bytes);
     artifact_options.store = store.get();
-    ASSIGN_OR_RETURN(artifacts,
-                     nas::artifacts::ArtifactStore::Create(artifact_options));
-    LOG(INFO) << "Trained weights are kept in " << dir;
+    absl::StatusOr<std::unique_ptr<nas::artifacts::ArtifactStore>> created =
+        nas::artifacts::ArtifactStore::Create(artifact_options);
+    if (created.ok()) {
+      artifacts = std::move(created).value();
+      LOG(INFO) << "Trained weights are kept in " << dir;
+    } else if (absl::GetFlag(FLAGS_artifact_dir).empty()) {
+      // Only the default (e.g. a read-only root filesystem): run without.
+      LOG(WARNING) << "Keeping no trained weights: " << created.status()
+                   << " (set --artifact_dir to a writable directory)";
+    } else {
+      return created.status();
+    }
   }
 
   nas::service::ServerOptions server_options;

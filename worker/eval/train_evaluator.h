@@ -11,9 +11,10 @@
 //   train_seconds, images_per_second (training throughput), epochs,
 //   peak_memory_mb, latency_ms (batch-1 median),
 //   params, macs, and test_accuracy when report_test is set.
-// With options.save_weights, a plain training trial that ran every epoch
-// also returns its trained weights (EvalResult.weights, worker/model/
-// weights.h) for the loop to upload; search and scaling tasks return none.
+// With options.save_weights, a training trial that ran every epoch also
+// returns its trained weights (EvalResult.weights, worker/model/weights.h)
+// for the loop to upload (scaled_train: of the network in the widened space,
+// which LoadExportedNetwork rebuilds); darts_search returns none.
 // A lease with task "darts_search" (common/task/darts_task.h) instead trains
 // the DARTS supernet of the lease's space (worker/oneshot) and reports the
 // search (EvaluateDartsSearch in darts_search_evaluator.cc); a lease with

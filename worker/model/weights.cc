@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "common/task/compound_scaling_task.h"
 #include "google/protobuf/util/json_util.h"
 #include "torch/serialize.h"
 #include "torch/serialize/input-archive.h"
@@ -164,8 +165,16 @@ absl::StatusOr<ExportedNetwork> LoadExportedNetwork(const std::string& dir) {
   options.image_size = static_cast<int>(out.input.image_size);
   options.channels_override = out.spec.evaluation().train().channels();
   options.cells_override = out.spec.evaluation().train().cells();
-  ASSIGN_OR_RETURN(out.plan, MakePlan(out.architecture,
-                                      out.spec.search_space(), options));
+  nas::v1::SearchSpace space = out.spec.search_space();
+  if (space.has_elastic() && out.architecture.has_elastic()) {
+    // Compound scaling trains genotypes beyond the job's space in the space
+    // widened to admit them; for a genotype inside it, widening changes
+    // nothing.
+    ASSIGN_OR_RETURN(*space.mutable_elastic(),
+                     nas::task::WidenedSpace(space.elastic(),
+                                             out.architecture.elastic()));
+  }
+  ASSIGN_OR_RETURN(out.plan, MakePlan(out.architecture, space, options));
   ASSIGN_OR_RETURN(out.net, BuildNetwork(out.plan));
   RETURN_IF_ERROR(LoadWeights(bytes, *out.net).status());
   out.net->eval();

@@ -61,7 +61,8 @@ struct ExportedNetwork {
 
 // Reads `dir`/genotype.json, `dir`/job_spec.json and `dir`/weights.pt,
 // builds the network (the job's search space with evaluation.train's
-// channels/cells) and loads the weights. NOT_FOUND names a missing file.
+// channels/cells; an elastic space widened to admit the genotype, as for
+// compound scaling's scaled_train trials) and loads the weights. NOT_FOUND names a missing file.
 absl::StatusOr<ExportedNetwork> LoadExportedNetwork(const std::string& dir);
 
 }  // namespace nas::worker

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/task/compound_scaling_task.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -153,6 +154,35 @@ TEST(WeightsTest, LoadsAnExportDirectory) {
   EXPECT_EQ(exported.input.mean, Input().mean);
   EXPECT_EQ(exported.architecture.SerializeAsString(),
             c.arch.SerializeAsString());
+}
+
+TEST(WeightsTest, LoadsAScaledElasticGenotypeBeyondTheSpace) {
+  // Compound scaling: a deeper genotype than the space allows, trained in
+  // the space widened to admit it; the export names the job's own space.
+  Case c = Cases()[2];
+  nas::v1::ElasticStageChoice* stage =
+      c.arch.mutable_elastic()->mutable_stages(0);
+  stage->set_depth(3);
+  stage->add_expand_ratios(3);
+  stage->add_kernel_sizes(3);
+  ASSERT_FALSE(MakePlan(c.arch, c.space, Options()).ok());
+  ASSERT_OK_AND_ASSIGN(*c.space.mutable_elastic(),
+                       nas::task::WidenedSpace(c.space.elastic(),
+                                               c.arch.elastic()));
+  std::shared_ptr<Network> trained = Build(c, 1);
+  Train(*trained);
+  ASSERT_OK_AND_ASSIGN(std::string bytes, SerializeWeights(*trained, Input()));
+  nas::v1::JobSpec spec;
+  *spec.mutable_search_space() = Cases()[2].space;
+  const std::filesystem::path dir =
+      std::filesystem::path(std::getenv("TEST_TMPDIR")) / "trial-8";
+  std::filesystem::create_directories(dir);
+  Write(dir / "genotype.json", Json(c.arch));
+  Write(dir / "job_spec.json", Json(spec));
+  Write(dir / "weights.pt", bytes);
+  ASSERT_OK_AND_ASSIGN(ExportedNetwork exported,
+                       LoadExportedNetwork(dir.string()));
+  EXPECT_TRUE(torch::equal(Outputs(*exported.net), Outputs(*trained)));
 }
 
 }  // namespace

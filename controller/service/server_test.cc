@@ -1,5 +1,6 @@
 #include "controller/service/server.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "common/clock.h"
 #include "common/grpc_health/health.h"
 #include "common/testing/status_matchers.h"
+#include "controller/artifacts/artifact_store.h"
 #include "controller/scheduler/scheduler.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -54,7 +56,17 @@ class ServerTest : public ::testing::Test {
     auto scheduler = scheduler::Scheduler::Create(scheduler_options);
     ASSERT_OK(scheduler);
     scheduler_ = *std::move(scheduler);
+    artifacts::ArtifactStoreOptions artifact_options;
+    artifact_options.dir = absl::StrCat(
+        std::getenv("TEST_TMPDIR"), "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    artifact_options.max_bytes = 4 << 20;
+    artifact_options.store = store_.get();
+    auto artifacts = artifacts::ArtifactStore::Create(artifact_options);
+    ASSERT_OK(artifacts);
+    artifacts_ = *std::move(artifacts);
     ServerOptions options;
+    options.artifacts = artifacts_.get();
     options.listen = "127.0.0.1:0";
     options.scheduler = scheduler_.get();
     auto tokens = ParseTokenFile(
@@ -95,6 +107,7 @@ class ServerTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<storage::TrialStore> store_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<artifacts::ArtifactStore> artifacts_;
   std::unique_ptr<ControllerServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<nas::v1::SearchService::Stub> search_;
@@ -171,6 +184,8 @@ std::vector<Rpc> AllRpcs(nas::v1::SearchService::Stub* search,
     return request;
   };
   nas::v1::FailTrialRequest fail = report(nas::v1::FailTrialRequest());
+  nas::v1::DownloadWeightsRequest download;
+  download.set_trial_id(424242);
   fail.set_reason("test");
   return {
       {"CreateJob", Permission::kManage,
@@ -224,12 +239,32 @@ std::vector<Rpc> AllRpcs(nas::v1::SearchService::Stub* search,
              nas::v1::CompleteTrialResponse())},
       {"FailTrial", Permission::kWork,
        unary(on_worker(&W::FailTrial), fail, nas::v1::FailTrialResponse())},
+      {"DownloadWeights", Permission::kRead,
+       [search, download](grpc::ClientContext* context) {
+         auto stream = search->DownloadWeights(context, download);
+         nas::v1::DownloadWeightsResponse piece;
+         while (stream->Read(&piece)) {
+         }
+         return stream->Finish().error_code();
+       }},
+      {"UploadWeights", Permission::kWork,
+       [worker, report](grpc::ClientContext* context) {
+         nas::v1::UploadWeightsResponse response;
+         auto stream = worker->UploadWeights(context, &response);
+         nas::v1::UploadWeightsRequest first;
+         *first.mutable_header() = report(nas::v1::UploadWeightsHeader());
+         first.mutable_header()->set_size_bytes(1);
+         first.set_chunk("x");
+         stream->Write(first);
+         stream->WritesDone();
+         return stream->Finish().error_code();
+       }},
   };
 }
 
 TEST_F(ServerTest, EveryRpcChecksTheTokenAndItsRole) {
   const std::vector<Rpc> rpcs = AllRpcs(search_.get(), worker_.get());
-  ASSERT_EQ(rpcs.size(), 16u);  // every method of both services
+  ASSERT_EQ(rpcs.size(), 18u);  // every method of both services
   for (const Rpc& rpc : rpcs) {
     SCOPED_TRACE(rpc.name);
     // With the admin token the call gets past the check and fails later.
@@ -283,6 +318,96 @@ TEST_F(ServerTest, ReadTokenWatchesButCannotCancelAndWorkerTokenLeases) {
   EXPECT_EQ(worker_->AcquireTrial(Context(kReadToken).get(), acquire, &lease)
                 .error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// Uploads `bytes` in chunks of 3; returns the status.
+grpc::Status Upload(nas::v1::WorkerService::Stub& worker,
+                    grpc::ClientContext* context,
+                    const nas::v1::UploadWeightsHeader& header,
+                    const std::string& bytes, bool send_header = true) {
+  nas::v1::UploadWeightsResponse response;
+  auto stream = worker.UploadWeights(context, &response);
+  if (send_header) {
+    nas::v1::UploadWeightsRequest first;
+    *first.mutable_header() = header;
+    stream->Write(first);
+  }
+  for (size_t at = 0; at < bytes.size(); at += 3) {
+    nas::v1::UploadWeightsRequest piece;
+    piece.set_chunk(bytes.substr(at, 3));
+    stream->Write(piece);
+  }
+  stream->WritesDone();
+  return stream->Finish();
+}
+
+TEST_F(ServerTest, WeightsGoUpFencedAndComeDownWhole) {
+  CreateJob(10);
+  nas::v1::RegisterWorkerRequest hello;
+  hello.mutable_info()->set_name("w");
+  nas::v1::RegisterWorkerResponse registered;
+  ASSERT_TRUE(
+      worker_->RegisterWorker(Context(kWorkerToken).get(), hello, &registered)
+          .ok());
+  nas::v1::AcquireTrialRequest acquire;
+  acquire.set_worker_id(registered.worker_id());
+  nas::v1::AcquireTrialResponse lease;
+  ASSERT_TRUE(
+      worker_->AcquireTrial(Context(kWorkerToken).get(), acquire, &lease).ok());
+  ASSERT_TRUE(lease.has_lease());
+  nas::v1::UploadWeightsHeader header;
+  header.set_worker_id(registered.worker_id());
+  header.set_trial_id(lease.lease().trial_id());
+  header.set_attempt(lease.lease().attempt());
+  const std::string bytes = "trained weights, 31 bytes long.";
+  header.set_size_bytes(bytes.size());
+
+  nas::v1::UploadWeightsHeader stale = header;
+  stale.set_attempt(header.attempt() + 1);
+  grpc::Status status =
+      Upload(*worker_, Context(kWorkerToken).get(), stale, bytes);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << status.error_message();
+  status = Upload(*worker_, Context(kWorkerToken).get(), header, bytes,
+                  /*send_header=*/false);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("header"));
+  status = Upload(*worker_, Context(kWorkerToken).get(), header,
+                  bytes.substr(0, 10));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  nas::v1::UploadWeightsHeader huge = header;
+  huge.set_size_bytes(5 << 20);
+  EXPECT_EQ(Upload(*worker_, Context(kWorkerToken).get(), huge, "").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  status = Upload(*worker_, Context(kWorkerToken).get(), header, bytes);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  nas::v1::CompleteTrialRequest complete;
+  complete.set_worker_id(registered.worker_id());
+  complete.set_trial_id(header.trial_id());
+  complete.set_attempt(header.attempt());
+  (*complete.mutable_metrics())["accuracy"] = 0.5;
+  nas::v1::CompleteTrialResponse completed;
+  ASSERT_TRUE(
+      worker_->CompleteTrial(Context(kWorkerToken).get(), complete, &completed)
+          .ok());
+
+  nas::v1::DownloadWeightsRequest download;
+  download.set_trial_id(header.trial_id());
+  std::unique_ptr<grpc::ClientContext> context = Context(kReadToken);
+  auto stream = search_->DownloadWeights(context.get(), download);
+  nas::v1::DownloadWeightsResponse piece;
+  std::string got;
+  nas::v1::WeightsInfo info;
+  while (stream->Read(&piece)) {
+    if (piece.has_info()) info = piece.info();
+    got += piece.chunk();
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(got, bytes);
+  EXPECT_EQ(info.size_bytes(), static_cast<int64_t>(bytes.size()));
+  EXPECT_EQ(info.source_trial_id(), header.trial_id());
+  EXPECT_EQ(info.sha256().size(), 64u);
 }
 
 TEST_F(ServerTest, HealthServiceAnswersServingWithoutAToken) {

@@ -104,6 +104,21 @@ class ServerTest : public ::testing::Test {
     return job;
   }
 
+  // Registers worker "w" with the worker token and leases one trial.
+  void RegisterAndLease(nas::v1::RegisterWorkerResponse* registered,
+                        nas::v1::AcquireTrialRequest* acquire,
+                        nas::v1::AcquireTrialResponse* lease) {
+    nas::v1::RegisterWorkerRequest hello;
+    hello.mutable_info()->set_name("w");
+    ASSERT_TRUE(
+        worker_->RegisterWorker(Context(kWorkerToken).get(), hello, registered)
+            .ok());
+    acquire->set_worker_id(registered->worker_id());
+    ASSERT_TRUE(
+        worker_->AcquireTrial(Context(kWorkerToken).get(), *acquire, lease)
+            .ok());
+  }
+
   FakeClock clock_;
   std::unique_ptr<storage::TrialStore> store_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
@@ -303,17 +318,10 @@ TEST_F(ServerTest, ReadTokenWatchesButCannotCancelAndWorkerTokenLeases) {
   ASSERT_TRUE(search_->GetJob(Context(kReadToken).get(), get, &response).ok());
   EXPECT_EQ(response.state(), nas::v1::JOB_RUNNING);
 
-  nas::v1::RegisterWorkerRequest hello;
-  hello.mutable_info()->set_name("w");
   nas::v1::RegisterWorkerResponse registered;
-  ASSERT_TRUE(
-      worker_->RegisterWorker(Context(kWorkerToken).get(), hello, &registered)
-          .ok());
   nas::v1::AcquireTrialRequest acquire;
-  acquire.set_worker_id(registered.worker_id());
   nas::v1::AcquireTrialResponse lease;
-  ASSERT_TRUE(
-      worker_->AcquireTrial(Context(kWorkerToken).get(), acquire, &lease).ok());
+  ASSERT_NO_FATAL_FAILURE(RegisterAndLease(&registered, &acquire, &lease));
   EXPECT_TRUE(lease.has_lease());
   EXPECT_EQ(worker_->AcquireTrial(Context(kReadToken).get(), acquire, &lease)
                 .error_code(),
@@ -343,17 +351,10 @@ grpc::Status Upload(nas::v1::WorkerService::Stub& worker,
 
 TEST_F(ServerTest, WeightsGoUpFencedAndComeDownWhole) {
   CreateJob(10);
-  nas::v1::RegisterWorkerRequest hello;
-  hello.mutable_info()->set_name("w");
   nas::v1::RegisterWorkerResponse registered;
-  ASSERT_TRUE(
-      worker_->RegisterWorker(Context(kWorkerToken).get(), hello, &registered)
-          .ok());
   nas::v1::AcquireTrialRequest acquire;
-  acquire.set_worker_id(registered.worker_id());
   nas::v1::AcquireTrialResponse lease;
-  ASSERT_TRUE(
-      worker_->AcquireTrial(Context(kWorkerToken).get(), acquire, &lease).ok());
+  ASSERT_NO_FATAL_FAILURE(RegisterAndLease(&registered, &acquire, &lease));
   ASSERT_TRUE(lease.has_lease());
   nas::v1::UploadWeightsHeader header;
   header.set_worker_id(registered.worker_id());

@@ -335,9 +335,23 @@ void Scheduler::Shutdown() {
   shutdown_ = true;
 }
 
-void Scheduler::BumpVersion(const std::string& job_id) {
+void Scheduler::BumpVersion(const std::string& job_id, int64_t trial_id) {
   absl::MutexLock lock(&watch_mu_);
   ++versions_[job_id];
+  if (trial_id > 0) last_trial_[job_id] = trial_id;
+}
+
+absl::StatusOr<std::optional<nas::v1::Trial>> Scheduler::LastChangedTrial(
+    const std::string& job_id) {
+  int64_t trial_id = 0;
+  {
+    absl::MutexLock lock(&watch_mu_);
+    auto it = last_trial_.find(job_id);
+    if (it == last_trial_.end()) return std::nullopt;
+    trial_id = it->second;
+  }
+  ASSIGN_OR_RETURN(Trial trial, store_->GetTrial(trial_id, false));
+  return trial;
 }
 
 // ---------------------------------------------------------------- workers
@@ -456,8 +470,9 @@ absl::StatusOr<nas::v1::AcquireTrialResponse> Scheduler::AcquireTrial(
       absl::MutexLock lock(&mu_);
       round_robin_[c.priority] += c.index + 1;
     }
+    const int64_t leased_id = lease->trial_id();
     *response.mutable_lease() = *std::move(lease);
-    BumpVersion(job_id);
+    BumpVersion(job_id, leased_id);
     break;
   }
   if (!response.has_lease())
@@ -650,7 +665,7 @@ absl::StatusOr<nas::v1::ReportProgressResponse> Scheduler::ReportProgress(
   if (!stop) ObserveProgressLocked(rt, trial, m, &stop);
   response.set_decision(stop ? nas::v1::STOP : nas::v1::CONTINUE);
   response.set_lease_deadline_ms(deadline);
-  if (trial.state() == nas::v1::LEASED) BumpVersion(rt.job.id());
+  if (trial.state() == nas::v1::LEASED) BumpVersion(rt.job.id(), trial.id());
   return response;
 }
 
@@ -781,7 +796,7 @@ absl::Status Scheduler::CompletedLocked(JobRuntime& rt, const Trial& trial,
   }
   NoteResultLocked(rt, outcome);
   RETURN_IF_ERROR(MaybeFinishLocked(rt));
-  BumpVersion(rt.job.id());
+  BumpVersion(rt.job.id(), trial.id());
   return absl::OkStatus();
 }
 
@@ -859,7 +874,7 @@ absl::StatusOr<nas::v1::FailTrialResponse> Scheduler::FailTrial(
             << " failed (" << request.reason() << ")"
             << (result->will_retry ? ", will retry" : ", for good");
   RETURN_IF_ERROR(MaybeFinishLocked(rt));
-  BumpVersion(rt.job.id());
+  BumpVersion(rt.job.id(), trial.id());
   nas::v1::FailTrialResponse response;
   response.set_will_retry(result->will_retry);
   return response;
@@ -1040,7 +1055,7 @@ absl::Status Scheduler::Maintain() {
     ASSIGN_OR_RETURN(std::shared_ptr<JobRuntime> rt, Runtime(e.job_id));
     absl::MutexLock lock(&rt->mu);
     RETURN_IF_ERROR(MaybeFinishLocked(*rt));
-    BumpVersion(e.job_id);
+    BumpVersion(e.job_id, e.trial_id);
   }
 
   {

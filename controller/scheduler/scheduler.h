@@ -122,6 +122,11 @@ class Scheduler {
                                           int64_t seen, absl::Duration timeout);
   // Wakes every WaitForJobChange; later calls return at once.
   void Shutdown();
+  // The trial whose change was the job's latest trial change (a lease,
+  // progress, completion, failure or lease expiry), as stored now; nullopt
+  // if none happened since this controller started.
+  absl::StatusOr<std::optional<nas::v1::Trial>> LastChangedTrial(
+      const std::string& job_id);
 
   // ------------------------------------------------------------ workers
   absl::StatusOr<nas::v1::RegisterWorkerResponse> RegisterWorker(
@@ -277,7 +282,10 @@ class Scheduler {
   void UpdateHypervolumeLocked(JobRuntime& rt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rt.mu);
 
-  void BumpVersion(const std::string& job_id) ABSL_LOCKS_EXCLUDED(watch_mu_);
+  // Counts a change of the job (waking its watchers); `trial_id` > 0 names
+  // the trial whose change it is (see LastChangedTrial).
+  void BumpVersion(const std::string& job_id, int64_t trial_id = 0)
+      ABSL_LOCKS_EXCLUDED(watch_mu_);
   void NoteWorker(const std::string& worker_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Workers seen within the last three lease periods.
   int64_t ActiveWorkers() ABSL_LOCKS_EXCLUDED(mu_);
@@ -308,6 +316,8 @@ class Scheduler {
 
   absl::Mutex watch_mu_;
   absl::flat_hash_map<std::string, int64_t> versions_
+      ABSL_GUARDED_BY(watch_mu_);
+  absl::flat_hash_map<std::string, int64_t> last_trial_
       ABSL_GUARDED_BY(watch_mu_);
   bool shutdown_ ABSL_GUARDED_BY(watch_mu_) = false;
 };

@@ -239,6 +239,9 @@ absl::Status SearchServiceImpl::Watch(
     if (seen != sent) {
       nas::v1::JobEvent event;
       ASSIGN_OR_RETURN(*event.mutable_job(), scheduler_->GetJob(job_id));
+      ASSIGN_OR_RETURN(std::optional<nas::v1::Trial> trial,
+                       scheduler_->LastChangedTrial(job_id));
+      if (trial.has_value()) *event.mutable_trial() = *std::move(trial);
       if (!writer->Write(event)) return absl::OkStatus();  // client gone
       if (IsEnded(event.job().state())) return absl::OkStatus();
       sent = seen;

@@ -485,6 +485,47 @@ TEST_F(ServerTest, WatchJobStreamsUntilTheJobEnds) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST_F(ServerTest, WatchJobEventsCarryTheLatestChangedTrial) {
+  const nas::v1::Job job = CreateJob(10);
+  nas::v1::WatchJobRequest watch;
+  watch.set_job_id(job.id());
+  auto context = Context();
+  auto stream = search_->WatchJob(context.get(), watch);
+  nas::v1::JobEvent event;
+  ASSERT_TRUE(stream->Read(&event));
+  EXPECT_FALSE(event.has_trial());  // no trial changed yet
+
+  nas::v1::RegisterWorkerResponse registered;
+  nas::v1::AcquireTrialRequest acquire;
+  nas::v1::AcquireTrialResponse lease;
+  ASSERT_NO_FATAL_FAILURE(RegisterAndLease(&registered, &acquire, &lease));
+  ASSERT_TRUE(lease.has_lease());
+  nas::v1::CompleteTrialRequest complete;
+  complete.set_worker_id(registered.worker_id());
+  complete.set_trial_id(lease.lease().trial_id());
+  complete.set_attempt(lease.lease().attempt());
+  (*complete.mutable_metrics())["accuracy"] = 0.75;
+  nas::v1::CompleteTrialResponse completed;
+  ASSERT_TRUE(
+      worker_->CompleteTrial(Context(kWorkerToken).get(), complete, &completed)
+          .ok());
+  // Events coalesce: read until one shows the completed trial.
+  bool seen = false;
+  while (!seen && stream->Read(&event)) {
+    seen = event.has_trial() &&
+           event.trial().id() == lease.lease().trial_id() &&
+           event.trial().state() == nas::v1::SUCCEEDED;
+    if (!seen) {
+      EXPECT_TRUE(!event.has_trial() ||
+                  event.trial().id() == lease.lease().trial_id());
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_DOUBLE_EQ(event.trial().metrics().at("accuracy"), 0.75);
+  context->TryCancel();
+  stream->Finish();
+}
+
 std::string ReadTestFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream contents;

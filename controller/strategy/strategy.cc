@@ -11,6 +11,7 @@
 #include "controller/strategy/compound_scaling_driver.h"
 #include "controller/strategy/darts_driver.h"
 #include "controller/strategy/objectives.h"
+#include "controller/strategy/ofa_driver.h"
 #include "controller/strategy/pareto.h"
 #include "controller/strategy/rng.h"
 #include "controller/strategy/strategy_state.pb.h"
@@ -566,11 +567,13 @@ absl::StatusOr<std::unique_ptr<Strategy>> CreateStrategy(
                        CompoundScalingDriver::Create(spec, std::move(space)));
       return std::unique_ptr<Strategy>(std::move(driver));
     }
-    case nas::v1::Strategy::kOnceForAll:
-      break;
+    case nas::v1::Strategy::kOnceForAll: {
+      ASSIGN_OR_RETURN(std::unique_ptr<OfaDriver> driver,
+                       OfaDriver::Create(spec, std::move(space)));
+      return std::unique_ptr<Strategy>(std::move(driver));
+    }
   }
-  return absl::UnimplementedError(
-      "strategy: once_for_all is not implemented yet");
+  return absl::InvalidArgumentError("strategy: unknown kind");
 }
 
 }  // namespace nas::strategy

@@ -16,7 +16,9 @@
 // evolution, REINFORCE, Pareto evolution, the DARTS driver (darts_driver.h:
 // supernet search trials, then retrains of derived cells) and the compound
 // scaling driver (compound_scaling_driver.h: a coefficient grid, then the
-// chosen point scaled by phi = 1..K). With a `target` on a secondary
+// chosen point scaled by phi = 1..K) and the Once-for-All driver
+// (ofa_driver.h: a supernet training trial, then subnet searches under MAC
+// and latency budgets with inherited weights). With a `target` on a secondary
 // objective the single-objective strategies optimize the MnasNet reward
 // primary * prod_i (value_i / target_i)^weight_i.
 //
@@ -104,8 +106,8 @@ class Strategy {
 // Builds the strategy of `spec.strategy()` over `spec.search_space()`, with
 // the proto's defaults for zero fields (no strategy kind: random search; no
 // objectives: one maximized objective; direction unspecified: MAXIMIZE).
-// kInvalidArgument names a bad field; kUnimplemented for once_for_all (not
-// implemented yet) and for compound_scaling.base_trial_id.
+// kInvalidArgument names a bad field; kUnimplemented for
+// compound_scaling.base_trial_id (CreateJob resolves it first).
 absl::StatusOr<std::unique_ptr<Strategy>> CreateStrategy(
     const nas::v1::JobSpec& spec);
 

@@ -409,8 +409,10 @@ TEST(CreateStrategyTest, DefaultsAndErrors) {
   EXPECT_THAT(CreateStrategy(spec),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        ::testing::HasSubstr("search_space.darts")));
-  spec.mutable_strategy()->mutable_once_for_all();
-  EXPECT_THAT(CreateStrategy(spec), StatusIs(absl::StatusCode::kUnimplemented));
+  spec.mutable_strategy()->mutable_once_for_all();  // on an nb201 space
+  EXPECT_THAT(CreateStrategy(spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("search_space.elastic")));
   spec.mutable_strategy()->mutable_random();
   spec.clear_search_space();
   EXPECT_THAT(CreateStrategy(spec), StatusIs(absl::StatusCode::kInvalidArgument));

@@ -48,6 +48,10 @@ ABSL_FLAG(bool, upload_weights, true,
 ABSL_FLAG(std::string, data_dir, "",
           "Fashion-MNIST directory used when a trial names none (default: "
           "the Debian dataset-fashion-mnist directory).");
+ABSL_FLAG(std::string, artifact_dir, "/var/tmp/nas-artifacts",
+          "Directory of the Once-for-All supernet checkpoints; every worker "
+          "of an OFA job must see the same one (one host, or a shared "
+          "volume).");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Serve Prometheus metrics on this host:port at /metrics, and "
           "/healthz (port 0 picks a free port, logged; empty: off).");
@@ -178,6 +182,7 @@ int main(int argc, char** argv) {
   if (const std::string dir = absl::GetFlag(FLAGS_data_dir); !dir.empty()) {
     train_options.fashion_mnist_dir = dir;
   }
+  train_options.artifact_dir = absl::GetFlag(FLAGS_artifact_dir);
   auto train = nas::worker::TrainEvaluator::Create(train_options);
   if (!train.ok()) return Fail(train.status().ToString());
   nas::worker::TableEvaluator table;

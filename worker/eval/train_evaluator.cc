@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "common/task/compound_scaling_task.h"
 #include "common/task/darts_task.h"
+#include "common/task/ofa_task.h"
 #include "glog/logging.h"
 #include "torch/cuda.h"
 #include "torch/utils.h"
@@ -154,6 +155,12 @@ absl::StatusOr<EvalResult> TrainEvaluator::Evaluate(
   }
   if (lease.task() == nas::task::kScaledTrain) {
     return EvaluateScaledTrain(lease, callbacks);
+  }
+  if (lease.task() == nas::task::kOfaTrain) {
+    return EvaluateOfaTrain(lease, config, callbacks);
+  }
+  if (lease.task() == nas::task::kOfaSubnet) {
+    return EvaluateOfaSubnet(lease, config, callbacks);
   }
   if (!lease.task().empty()) {
     return FailureWithReason(

@@ -21,22 +21,29 @@
 // task "scaled_train" (common/task/compound_scaling_task.h) trains its
 // elastic genotype in the space widened to admit it and adds alpha, beta,
 // gamma, phi, scale_phase, resolution, width_multiplier and blocks to the
-// metrics (scaled_train_evaluator.cc); any other non-empty task fails with
-// reason "unsupported".
+// metrics (scaled_train_evaluator.cc); tasks "ofa_train" and "ofa_subnet"
+// (common/task/ofa_task.h) train the Once-for-All supernet into
+// options.artifact_dir and measure subnets with its sliced weights
+// (ofa_evaluator.cc; the last checkpoint loaded stays in memory); any other
+// non-empty task fails with reason "unsupported".
 #ifndef NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
 #define NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
 
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "torch/types.h"
 #include "worker/data/dataset.h"
 #include "worker/eval/evaluator.h"
 #include "worker/eval/load_once_cache.h"
 #include "worker/eval/measure.h"
 #include "worker/model/network.h"
+#include "worker/model/plan.h"
 #include "worker/model/weights.h"
+#include "worker/oneshot/ofa_supernet.h"
 
 namespace nas::worker {
 
@@ -54,6 +61,9 @@ class TrainEvaluator : public Evaluator {
     std::string fashion_mnist_dir = kFashionMnistDir;  // Default data_dir.
     // Return the trained weights of plain training trials.
     bool save_weights = true;
+    // Root of the OFA checkpoints, shared by a job's workers (empty: the
+    // OFA tasks fail with reason "unsupported").
+    std::string artifact_dir;
   };
 
   static absl::StatusOr<std::unique_ptr<TrainEvaluator>> Create(
@@ -91,9 +101,27 @@ class TrainEvaluator : public Evaluator {
   // task "scaled_train".
   absl::StatusOr<EvalResult> EvaluateScaledTrain(
       const nas::v1::TrialLease& lease, const EvalCallbacks& callbacks);
+  // tasks "ofa_train" and "ofa_subnet"; `config` has its defaults applied.
+  absl::StatusOr<EvalResult> EvaluateOfaTrain(
+      const nas::v1::TrialLease& lease, const nas::v1::TrainEvaluation& config,
+      const EvalCallbacks& callbacks);
+  absl::StatusOr<EvalResult> EvaluateOfaSubnet(
+      const nas::v1::TrialLease& lease, const nas::v1::TrainEvaluation& config,
+      const EvalCallbacks& callbacks);
+  // options_.artifact_dir / `relative`, after checking both and the space.
+  absl::StatusOr<std::string> ArtifactPath(const nas::v1::TrialLease& lease,
+                                           const std::string& relative) const;
+  static NetworkOptions OfaNetworkOptions(const TrialData& data);
+  // The supernet at `path`, loaded again only when the file changed.
+  absl::StatusOr<std::shared_ptr<OfaSupernet>> CachedSupernet(
+      const nas::v1::ElasticSpace& space, const NetworkOptions& net_options,
+      const std::string& path);
 
   const Options options_;
   LoadOnceCache<Dataset> datasets_;  // By dataset, directory and split.
+  absl::Mutex ofa_mu_;
+  std::string ofa_key_ ABSL_GUARDED_BY(ofa_mu_);  // path and mtime
+  std::shared_ptr<OfaSupernet> ofa_net_ ABSL_GUARDED_BY(ofa_mu_);
 };
 
 }  // namespace nas::worker

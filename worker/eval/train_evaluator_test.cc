@@ -3,11 +3,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/task/compound_scaling_task.h"
 #include "common/task/darts_task.h"
+#include "common/task/ofa_task.h"
+#include "common/task/ofa_testing.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -101,6 +104,67 @@ TEST_F(TrainEvaluatorTest, DartsSearchTaskReportsAlphasAndTheDerivedCell) {
   lease.set_task("once_for_all_train");
   EXPECT_THAT(evaluator_->Evaluate(lease, {}),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(OfaTasksTest, TrainSavesTheSupernetAndSubnetsAreMeasuredWithIt) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  TrainEvaluator::Options options;
+  options.threads = 1;
+  options.latency_batch_size = 0;
+  options.latency = {1, 3};
+  options.artifact_dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/art";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TrainEvaluator> evaluator,
+                       TrainEvaluator::Create(options));
+  const nas::v1::JobSpec job = nas::task::testing::TinyOfaJob(1, 1, 1);
+  nas::v1::TrialLease lease;
+  lease.set_task(nas::task::kOfaTrain);
+  lease.set_task_config(nas::task::OfaTrainConfigJson({1, "ofa/test.pt"}));
+  *lease.mutable_search_space() = job.search_space();
+  *lease.mutable_evaluation() = testing::ParseText<nas::v1::Evaluation>(
+      "train { dataset: 'fashion_mnist' batch_size: 32 train_subset: 256 "
+      "validation_size: 128 learning_rate: 0.05 }");
+  std::vector<double> phases;
+  EvalCallbacks callbacks;
+  callbacks.on_progress = [&](int64_t, const std::map<std::string, double>& m) {
+    phases.push_back(m.at("phase"));
+    return true;
+  };
+  ASSERT_OK_AND_ASSIGN(EvalResult trained, evaluator->Evaluate(lease, callbacks));
+  EXPECT_EQ(phases, (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_GT(trained.metrics.at("largest_accuracy"), 0.1);
+  EXPECT_GT(trained.metrics.at("smallest_accuracy"), 0.1);
+  EXPECT_EQ(trained.metrics.count("accuracy"), 0u);  // not a subnet result
+  std::ifstream saved(options.artifact_dir + "/ofa/test.pt");
+  EXPECT_TRUE(saved.good());
+
+  // A subnet with inherited weights: measured, not trained.
+  lease.set_task(nas::task::kOfaSubnet);
+  lease.set_task_config(nas::task::OfaSubnetConfigJson({"ofa/test.pt"}));
+  *lease.mutable_architecture()->mutable_elastic() =
+      nas::task::SmallestSubnet(job.search_space().elastic());
+  ASSERT_OK_AND_ASSIGN(EvalResult subnet, evaluator->Evaluate(lease, {}));
+  EXPECT_GT(subnet.metrics.at("accuracy"), 0.1);
+  EXPECT_GT(subnet.metrics.at("latency_ms"), 0);
+  EXPECT_EQ(subnet.macs, nas::task::ElasticMacs(job.search_space().elastic(),
+                                                lease.architecture().elastic(),
+                                                1, 28));
+  EXPECT_EQ(subnet.metrics.count("train_seconds"), 0u);
+
+  lease.set_task_config(nas::task::OfaSubnetConfigJson({"ofa/other.pt"}));
+  EXPECT_THAT(evaluator->Evaluate(lease, {}),
+              StatusIs(absl::StatusCode::kNotFound,
+                       ::testing::HasSubstr("ofa/other.pt")));
+  lease.set_task_config("{\"checkpoint\":\"/etc/passwd.pt\"}");
+  EXPECT_THAT(evaluator->Evaluate(lease, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("task_config.checkpoint")));
+  options.artifact_dir.clear();
+  lease.set_task_config(nas::task::OfaSubnetConfigJson({"ofa/test.pt"}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TrainEvaluator> without,
+                       TrainEvaluator::Create(options));
+  EXPECT_THAT(without->Evaluate(lease, {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::HasSubstr("--artifact_dir")));
 }
 
 TEST_F(TrainEvaluatorTest, TrainsAndMeasuresFashionMnistTrial) {

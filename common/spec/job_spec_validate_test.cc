@@ -48,7 +48,10 @@ JobSpec ValidSpec() { return Parse(kValidSpec); }
 JobSpec ElasticSpec() {
   JobSpec spec = ValidSpec();
   spec.MergeFrom(Parse(kElasticSpace));
-  spec.mutable_strategy()->mutable_once_for_all()->set_epochs_per_phase(1);
+  nas::v1::OnceForAll* ofa = spec.mutable_strategy()->mutable_once_for_all();
+  ofa->set_epochs_per_phase(1);
+  ofa->add_mac_budgets_m(50);
+  ofa->set_subnets_per_budget(9);  // 1 + 9 = budget.max_trials
   return spec;
 }
 
@@ -211,9 +214,32 @@ std::vector<BadSpecCase> BadSpecs() {
        "the retrain of its derived cell): must be 4, got 10"},
       {"OnceForAllOverDarts", Base::kDarts,
        [](JobSpec* s) {
-         s->mutable_strategy()->mutable_once_for_all()->set_epochs_per_phase(1);
+         nas::v1::OnceForAll* ofa = s->mutable_strategy()->mutable_once_for_all();
+         ofa->set_epochs_per_phase(1);
+         ofa->add_latency_budgets_ms(2);
+         ofa->set_subnets_per_budget(9);
        },
        "strategy.once_for_all", "needs the elastic search space (got darts)"},
+      {"OnceForAllWithoutBudgets", Base::kElastic,
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_once_for_all()->clear_mac_budgets_m();
+       },
+       "strategy.once_for_all",
+       "needs at least one of mac_budgets_m, latency_budgets_ms"},
+      {"OnceForAllBudgetNotOnePlusSubnetsPerBudget", Base::kElastic,
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_once_for_all()->add_latency_budgets_ms(
+             3);
+       },
+       "budget.max_trials",
+       "a once_for_all job runs 1 supernet training trial plus "
+       "subnets_per_budget subnet trials per budget: must be 19, got 10"},
+      {"OnceForAllNonPositiveMacBudget", Base::kElastic,
+       [](JobSpec* s) {
+         s->mutable_strategy()->mutable_once_for_all()->set_mac_budgets_m(0,
+                                                                          -1);
+       },
+       "strategy.once_for_all.mac_budgets_m[0]", "must be > 0 (got -1)"},
       {"CompoundScalingOverDarts", Base::kDarts,
        [](JobSpec* s) {
          s->mutable_strategy()->mutable_compound_scaling()->set_base_trial_id(
@@ -391,6 +417,16 @@ INSTANTIATE_TEST_SUITE_P(AllRules, BadSpecTest, ::testing::ValuesIn(BadSpecs()),
                          [](const ::testing::TestParamInfo<BadSpecCase>& info) {
                            return info.param.name;
                          });
+
+TEST(ValidateJobSpecTest, OnceForAllNeedsATrainEvaluation) {
+  JobSpec spec = ElasticSpec();
+  spec.mutable_evaluation()->mutable_table()->set_path("/nonexistent.csv");
+  EXPECT_THAT(ValidateJobSpec(spec),
+              ::testing::Contains(FieldError{
+                  "evaluation",
+                  "strategy once_for_all needs evaluation.train (a supernet "
+                  "cannot be looked up in a table)"}));
+}
 
 TEST(ValidateJobSpecTest, DartsNeedsATrainEvaluation) {
   JobSpec spec = ValidSpec();

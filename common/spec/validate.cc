@@ -429,6 +429,27 @@ class Validator {
         PositiveEach(Sub(path, "mac_budgets_m"), ofa.mac_budgets_m());
         PositiveEach(Sub(path, "latency_budgets_ms"), ofa.latency_budgets_ms());
         Positive(Sub(path, "subnets_per_budget"), ofa.subnets_per_budget());
+        const int budgets =
+            ofa.mac_budgets_m_size() + ofa.latency_budgets_ms_size();
+        if (budgets == 0) {
+          Error(path, "needs at least one of mac_budgets_m, latency_budgets_ms");
+        }
+        // One supernet training, then subnets_per_budget per budget.
+        const int64_t trials =
+            1 + static_cast<int64_t>(budgets) * ofa.subnets_per_budget();
+        if (budgets > 0 && ofa.subnets_per_budget() > 0 &&
+            spec_->budget().max_trials() > 0 &&
+            spec_->budget().max_trials() != trials) {
+          Error("budget.max_trials",
+                absl::StrCat("a once_for_all job runs 1 supernet training "
+                             "trial plus subnets_per_budget subnet trials per "
+                             "budget: must be ",
+                             trials, ", got ", spec_->budget().max_trials()));
+        }
+        if (spec_->evaluation().has_table()) {
+          Error("evaluation", "strategy once_for_all needs evaluation.train (a "
+                              "supernet cannot be looked up in a table)");
+        }
         break;
       }
       case nas::v1::Strategy::kCompoundScaling:

@@ -68,7 +68,7 @@ std::string JobCluster::address() const {
 }
 
 JobCluster::~JobCluster() {
-  worker_.Kill();
+  for (auto& worker : workers_) worker->Kill();
   if (server_ != nullptr) server_->Shutdown();
 }
 
@@ -84,10 +84,15 @@ absl::StatusOr<nas::v1::Job> JobCluster::CreateJob(
 }
 
 absl::Status JobCluster::StartWorker(const std::string& name) {
-  return worker_
+  const char* dir = std::getenv("TEST_TMPDIR");
+  ChildProcess& worker =
+      *workers_.emplace_back(std::make_unique<ChildProcess>());
+  return worker
       .Start({kWorker, absl::StrCat("--controller=127.0.0.1:", server_->port()),
               "--threads=1", absl::StrCat("--name=", name),
-              "--latency_batch_size=8"})
+              "--latency_batch_size=8",
+              absl::StrCat("--artifact_dir=", dir != nullptr ? dir : "/tmp",
+                           "/artifacts")})
       .status();
 }
 

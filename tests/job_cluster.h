@@ -1,7 +1,8 @@
 // JobCluster: the distributed path of the end-to-end job tests in one
 // object: the real controller (gRPC server, scheduler, SQLite store) in this
-// process on 127.0.0.1:0 and the real nas-worker binary as a child process.
-// Create a job, start the worker, wait for the job to end, list its trials.
+// process on 127.0.0.1:0 and the real nas-worker binary as child processes
+// (one or more). Create a job, start workers, wait for the job to end, list
+// its trials. Workers share $TEST_TMPDIR/artifacts as --artifact_dir.
 //
 // Test-only. Thread-compatible: one test thread drives it. The destructor
 // kills the worker and shuts the server down.
@@ -10,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -31,8 +33,9 @@ class JobCluster {
 
   // RPC errors keep their code; the message names the RPC.
   absl::StatusOr<nas::v1::Job> CreateJob(const nas::v1::JobSpec& spec);
-  // Starts worker/nas-worker with --threads=1, --latency_batch_size=8 and
-  // `name`, connected to this controller.
+  // Starts a worker/nas-worker with --threads=1, --latency_batch_size=8,
+  // the shared --artifact_dir and `name`, connected to this controller.
+  // Each call starts one more worker.
   absl::Status StartWorker(const std::string& name);
   // Polls until the job leaves RUNNING or `timeout` passes; the last state.
   absl::StatusOr<nas::v1::Job> WaitForJob(const std::string& job_id,
@@ -56,7 +59,7 @@ class JobCluster {
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<service::ControllerServer> server_;
   std::unique_ptr<nas::v1::SearchService::Stub> search_;
-  ChildProcess worker_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
 };
 
 }  // namespace nas::testing

@@ -359,7 +359,12 @@ absl::Status OfaDriver::Observe(const nas::v1::Architecture& arch,
   const int budget = pending->second;
   pending_.erase(pending);
   const double accuracy = Metric(result.metrics, "accuracy");
-  if (failed || std::isnan(accuracy)) return absl::OkStatus();
+  if (failed || std::isnan(accuracy)) {
+    // Failed trials do not count against the job's budget: the budget
+    // suggests another subnet in its place.
+    --state_[budget].suggested;
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(Encoding e, space_->Encode(arch));
   Subnet s{space_->Minimal(e), accuracy, Metric(result.metrics, "macs"),
            Metric(result.metrics, "latency_ms")};

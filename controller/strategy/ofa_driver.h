@@ -22,7 +22,9 @@
 // worker's count; an over-budget draw is shrunk knob by knob towards the
 // smallest subnet); a latency budget can only be judged from the measured
 // latency_ms. A budget that finds no new subnet in a bounded number of
-// draws hands its remaining trials to the next budget.
+// draws hands its remaining trials to the next budget; a failed subnet
+// trial (it does not count against budget.max_trials) is replaced by
+// another subnet of its budget.
 //
 // The job's result is the Pareto set of the measured subnets: accuracy vs
 // MACs, and accuracy vs latency when the job has latency budgets

@@ -240,6 +240,30 @@ TEST(OfaDriverTest, AFailedSupernetFailsTheJob) {
                        HasSubstr("supernet training trial failed")));
 }
 
+TEST(OfaDriverTest, AFailedSubnetTrialIsReplacedWithinItsBudget) {
+  std::unique_ptr<OfaDriver> driver = MakeDriver(OfaJob());
+  ASSERT_OK_AND_ASSIGN(nas::v1::Architecture train, driver->Suggest());
+  ASSERT_OK(driver->Observe(train, SupernetResult()));
+  int suggested = 0, failed = 0;
+  std::set<std::string> hashes;
+  for (;;) {
+    absl::StatusOr<nas::v1::Architecture> arch = driver->Suggest();
+    if (!arch.ok()) break;
+    ++suggested;
+    EXPECT_TRUE(hashes.insert(arch->hash()).second);
+    Result result = FakeSubnetResult(*arch);
+    if (suggested % 5 == 0) {  // a worker could not measure it
+      result = Result();
+      result.failed = true;
+      ++failed;
+    }
+    ASSERT_OK(driver->Observe(*arch, result));
+  }
+  // Every budget still gets its kSubnets measured subnets.
+  EXPECT_GT(failed, 0);
+  EXPECT_EQ(suggested - failed, 2 * kSubnets);
+}
+
 TEST(OfaDriverTest, ABudgetWithoutNewSubnetsHandsItsTrialsToTheNext) {
   // Only the smallest subnet meets a MAC budget of exactly its MACs.
   const nas::v1::ElasticSpace space = OfaJob().search_space().elastic();

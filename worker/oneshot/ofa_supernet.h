@@ -8,8 +8,9 @@
 // ordinary worker/model network (the one a plain trial trains) and copies
 // those slices into it, so it runs standalone with inherited weights.
 //
-// Not yet here: progressive-shrinking training, the subnet search under
-// budgets and the once_for_all driver. Thread-compatible (a torch Module).
+// Progressive-shrinking training, checkpoints and recalibrated subnets are
+// in ofa_train.h; the search is controller/strategy/ofa_driver.h.
+// Thread-compatible (a torch Module).
 #ifndef NAS_WORKER_ONESHOT_OFA_SUPERNET_H_
 #define NAS_WORKER_ONESHOT_OFA_SUPERNET_H_
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/status_macros.h"
 #include "common/task/ofa_task.h"
@@ -20,6 +21,7 @@
 #include "torch/serialize.h"
 #include "torch/torch.h"
 #include "worker/eval/evaluator.h"
+#include "worker/model/plan.h"
 #include "worker/train/trainer.h"
 
 namespace nas::worker {
@@ -205,7 +207,12 @@ absl::StatusOr<std::shared_ptr<Network>> CalibratedSubnet(
   return subnet;
 }
 
-absl::Status SaveOfaSupernet(OfaSupernet& net, const std::string& path) {
+namespace {
+
+// torch::save of `module` to `path` through a temporary file and a rename,
+// creating parent directories.
+absl::Status SaveAtomically(torch::nn::Module& module, const std::string& path,
+                            absl::string_view what) {
   const std::filesystem::path target(path);
   std::error_code error;
   if (target.has_parent_path()) {
@@ -218,12 +225,12 @@ absl::Status SaveOfaSupernet(OfaSupernet& net, const std::string& path) {
   const std::string temp = absl::StrCat(path, ".tmp.", getpid());
   try {
     torch::serialize::OutputArchive archive;
-    net.save(archive);
+    module.save(archive);
     archive.save_to(temp);
   } catch (const std::exception& e) {
     std::filesystem::remove(temp, error);
     return absl::InternalError(
-        absl::StrCat("saving the OFA supernet to ", path, ": ", e.what()));
+        absl::StrCat("saving ", what, " to ", path, ": ", e.what()));
   }
   std::filesystem::rename(temp, target, error);
   if (error) {
@@ -231,6 +238,12 @@ absl::Status SaveOfaSupernet(OfaSupernet& net, const std::string& path) {
                                             ": ", error.message()));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SaveOfaSupernet(OfaSupernet& net, const std::string& path) {
+  return SaveAtomically(net, path, "the OFA supernet");
 }
 
 absl::StatusOr<std::shared_ptr<OfaSupernet>> LoadOfaSupernet(
@@ -272,6 +285,46 @@ absl::StatusOr<std::shared_ptr<OfaSupernet>> LoadOfaSupernet(
           absl::StrCat("OFA supernet checkpoint ", path, ": ", got[i].first,
                        " does not fit this search space"));
     }
+  }
+  return net;
+}
+
+absl::Status ExportOfaSubnet(const nas::v1::ElasticSpace& space,
+                             const NetworkOptions& options,
+                             const std::string& checkpoint,
+                             const nas::v1::ElasticGenotype& genotype,
+                             const Dataset* calibration,
+                             const Normalization* norm, int64_t images,
+                             const std::string& out) {
+  ASSIGN_OR_RETURN(std::shared_ptr<OfaSupernet> net,
+                   LoadOfaSupernet(space, options, checkpoint));
+  std::shared_ptr<Network> subnet;
+  if (calibration != nullptr && norm != nullptr) {
+    ASSIGN_OR_RETURN(subnet, CalibratedSubnet(*net, genotype, *calibration,
+                                              *norm, torch::kCPU, images, 128));
+  } else {
+    ASSIGN_OR_RETURN(subnet, net->ExtractSubnet(genotype));
+  }
+  return SaveAtomically(*subnet, out, "the OFA subnet");
+}
+
+absl::StatusOr<std::shared_ptr<Network>> LoadOfaSubnet(
+    const nas::v1::ElasticSpace& space, const NetworkOptions& options,
+    const nas::v1::ElasticGenotype& genotype, const std::string& path) {
+  nas::v1::Architecture arch;
+  *arch.mutable_elastic() = genotype;
+  nas::v1::SearchSpace search_space;
+  *search_space.mutable_elastic() = space;
+  ASSIGN_OR_RETURN(NetworkPlan plan, MakePlan(arch, search_space, options));
+  ASSIGN_OR_RETURN(std::shared_ptr<Network> net, BuildNetwork(plan));
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    net->load(archive);
+    net->eval();
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("loading the OFA subnet ", path, ": ", e.what()));
   }
   return net;
 }

@@ -108,6 +108,23 @@ absl::StatusOr<std::shared_ptr<OfaSupernet>> LoadOfaSupernet(
     const nas::v1::ElasticSpace& space, const NetworkOptions& options,
     const std::string& path);
 
+// Exports subnet `genotype` of the supernet saved at `checkpoint` as a
+// standalone network: worker/model's ordinary network of that genotype with
+// the supernet's slices copied in, torch::save'd to `out`. With
+// `calibration` (and `norm`) its batch norms are first re-estimated on up to
+// `images` of it, as an "ofa_subnet" trial measured it.
+absl::Status ExportOfaSubnet(const nas::v1::ElasticSpace& space,
+                             const NetworkOptions& options,
+                             const std::string& checkpoint,
+                             const nas::v1::ElasticGenotype& genotype,
+                             const Dataset* calibration,
+                             const Normalization* norm, int64_t images,
+                             const std::string& out);
+// The network ExportOfaSubnet saved at `path` (in eval mode).
+absl::StatusOr<std::shared_ptr<Network>> LoadOfaSubnet(
+    const nas::v1::ElasticSpace& space, const NetworkOptions& options,
+    const nas::v1::ElasticGenotype& genotype, const std::string& path);
+
 }  // namespace nas::worker
 
 #endif  // NAS_WORKER_ONESHOT_OFA_TRAIN_H_

@@ -181,6 +181,45 @@ TEST_F(OfaTrainTest, CalibrationKeepsTheSlicedWeightsAndRenewsBatchNorms) {
   EXPECT_TRUE(torch::isfinite(var).all().item<bool>());
 }
 
+TEST_F(OfaTrainTest, ExportedSubnetComputesTheSupernetsOutput) {
+  // Trained statistics, so the slices are not the initial values.
+  OfaTrainOptions options;
+  options.batch_size = 32;
+  ASSERT_OK(TrainProgressiveShrinking(*supernet_, Space(), train_, valid_,
+                                      norm_, options, torch::kCPU, {})
+                .status());
+  const std::string checkpoint = TempPath("export/supernet.pt");
+  ASSERT_OK(SaveOfaSupernet(*supernet_, checkpoint));
+  const torch::Tensor x = torch::randn({3, 1, 28, 28});
+  supernet_->eval();
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 3; ++i) {
+    const nas::v1::ElasticGenotype g = nas::task::SampleSubnet(Space(), rng);
+    const std::string out = TempPath("export/subnet" + std::to_string(i) + ".pt");
+    ASSERT_OK(ExportOfaSubnet(Space(), Options(), checkpoint, g, nullptr,
+                              nullptr, 0, out));
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<Network> standalone,
+                         LoadOfaSubnet(Space(), Options(), g, out));
+    ASSERT_OK_AND_ASSIGN(torch::Tensor expected, supernet_->Forward(g, x));
+    const torch::Tensor got = standalone->forward(x);
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5))
+        << g.ShortDebugString() << " " << (got - expected).abs().max();
+  }
+  // Calibrated: the statistics differ, the weights do not.
+  const nas::v1::ElasticGenotype g = nas::task::SmallestSubnet(Space());
+  ASSERT_OK(ExportOfaSubnet(Space(), Options(), checkpoint, g, &train_, &norm_,
+                            64, TempPath("export/calibrated.pt")));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<Network> calibrated,
+      LoadOfaSubnet(Space(), Options(), g, TempPath("export/calibrated.pt")));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Network> sliced,
+                       supernet_->ExtractSubnet(g));
+  EXPECT_TRUE(torch::equal(calibrated->named_parameters()["stem.0.conv.weight"],
+                           sliced->named_parameters()["stem.0.conv.weight"]));
+  EXPECT_FALSE(torch::equal(calibrated->named_buffers()["stem.1.running_mean"],
+                            sliced->named_buffers()["stem.1.running_mean"]));
+}
+
 TEST(OfaMacsTest, ControllerCountEqualsTheWorkersAnalyticCount) {
   // common/task's ElasticMacs (used by the controller to keep subnets under
   // a MAC budget) must equal worker/model's AnalyticCost.

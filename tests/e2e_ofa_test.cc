@@ -1,6 +1,6 @@
 // Once-for-All end to end through the distributed path (tests/
 // job_cluster.h: the real controller with a SQLite store in this process,
-// two real nas-worker processes sharing an artifact directory) on
+// two real nas-worker processes sharing a --supernet_dir) on
 // Fashion-MNIST at a tiny CPU budget. The job must first train the elastic
 // supernet by progressive shrinking (one trial, which leaves its checkpoint
 // in the shared directory), then measure subnets with inherited weights for
@@ -85,7 +85,7 @@ TEST(OnceForAllEndToEndTest, TrainsTheSupernetThenMeasuresSubnetsPerBudget) {
   EXPECT_EQ(tm.count("accuracy"), 0u);
   const char* tmp = std::getenv("TEST_TMPDIR");
   EXPECT_TRUE(std::filesystem::is_regular_file(
-      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/artifacts/",
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/supernets/",
                    nas::task::OfaCheckpointPath(key))));
 
   const nas::v1::ElasticSpace& space = spec.search_space().elastic();

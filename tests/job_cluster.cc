@@ -91,8 +91,8 @@ absl::Status JobCluster::StartWorker(const std::string& name) {
       .Start({kWorker, absl::StrCat("--controller=127.0.0.1:", server_->port()),
               "--threads=1", absl::StrCat("--name=", name),
               "--latency_batch_size=8",
-              absl::StrCat("--artifact_dir=", dir != nullptr ? dir : "/tmp",
-                           "/artifacts")})
+              absl::StrCat("--supernet_dir=", dir != nullptr ? dir : "/tmp",
+                           "/supernets")})
       .status();
 }
 

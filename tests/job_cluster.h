@@ -2,7 +2,7 @@
 // object: the real controller (gRPC server, scheduler, SQLite store) in this
 // process on 127.0.0.1:0 and the real nas-worker binary as child processes
 // (one or more). Create a job, start workers, wait for the job to end, list
-// its trials. Workers share $TEST_TMPDIR/artifacts as --artifact_dir.
+// its trials. Workers share $TEST_TMPDIR/supernets as --supernet_dir.
 //
 // Test-only. Thread-compatible: one test thread drives it. The destructor
 // kills the worker and shuts the server down.
@@ -34,7 +34,7 @@ class JobCluster {
   // RPC errors keep their code; the message names the RPC.
   absl::StatusOr<nas::v1::Job> CreateJob(const nas::v1::JobSpec& spec);
   // Starts a worker/nas-worker with --threads=1, --latency_batch_size=8,
-  // the shared --artifact_dir and `name`, connected to this controller.
+  // the shared --supernet_dir and `name`, connected to this controller.
   // Each call starts one more worker.
   absl::Status StartWorker(const std::string& name);
   // Polls until the job leaves RUNNING or `timeout` passes; the last state.

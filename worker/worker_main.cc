@@ -48,7 +48,7 @@ ABSL_FLAG(bool, upload_weights, true,
 ABSL_FLAG(std::string, data_dir, "",
           "Fashion-MNIST directory used when a trial names none (default: "
           "the Debian dataset-fashion-mnist directory).");
-ABSL_FLAG(std::string, artifact_dir, "/var/tmp/nas-artifacts",
+ABSL_FLAG(std::string, supernet_dir, "/var/tmp/nas-supernets",
           "Directory of the Once-for-All supernet checkpoints; every worker "
           "of an OFA job must see the same one (one host, or a shared "
           "volume).");
@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
   if (const std::string dir = absl::GetFlag(FLAGS_data_dir); !dir.empty()) {
     train_options.fashion_mnist_dir = dir;
   }
-  train_options.artifact_dir = absl::GetFlag(FLAGS_artifact_dir);
+  train_options.supernet_dir = absl::GetFlag(FLAGS_supernet_dir);
   auto train = nas::worker::TrainEvaluator::Create(train_options);
   if (!train.ok()) return Fail(train.status().ToString());
   nas::worker::TableEvaluator table;

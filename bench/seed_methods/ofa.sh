@@ -45,7 +45,7 @@ for _ in $(seq 1 100); do
 done
 for i in 1 2; do
   "$NAS_BIN/worker/nas-worker" --controller="127.0.0.1:$port" --threads=1 \
-    --name="ofa-bench-$i" --artifact_dir="$out/artifacts" \
+    --name="ofa-bench-$i" --supernet_dir="$out/supernets" \
     >"$out/worker-$i.log" 2>&1 &
   pids+=($!)
 done

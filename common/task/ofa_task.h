@@ -8,7 +8,7 @@
 // "ofa_subnet" trials (load that checkpoint, slice the lease's elastic
 // genotype out of it, recalibrate its batch norms, measure it; no training).
 // `checkpoint` is a relative path ("ofa/<key>.pt") under the worker's
-// --artifact_dir, which every worker of a job must share (one host, or a
+// --supernet_dir, which every worker of a job must share (one host, or a
 // shared volume); workers never send weights through the controller.
 //
 // Progressive shrinking: phase 0 "full" trains only the largest network

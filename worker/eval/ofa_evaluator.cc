@@ -1,10 +1,11 @@
 // TrainEvaluator's Once-for-All tasks (common/task/ofa_task.h):
 // "ofa_train" trains the elastic supernet of the lease's space by
 // progressive shrinking (worker/oneshot/ofa_train.h) and saves it under
-// --artifact_dir; "ofa_subnet" loads that checkpoint (kept in memory for the
+// --supernet_dir; "ofa_subnet" loads that checkpoint (kept in memory for the
 // next subnet), slices the lease's genotype out of it, recalibrates its
 // batch norms on training images and measures it like a trained network:
-// validation accuracy, params, MACs, latency. Nothing is trained.
+// validation accuracy, params, MACs, latency, and returns that standalone
+// subnet as the trial's weights. Nothing is trained.
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -14,10 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/task/ofa_task.h"
+#include "glog/logging.h"
 #include "worker/eval/measure.h"
 #include "worker/eval/train_evaluator.h"
 #include "worker/model/network.h"
 #include "worker/model/plan.h"
+#include "worker/model/weights.h"
 #include "worker/oneshot/ofa_supernet.h"
 #include "worker/oneshot/ofa_train.h"
 #include "worker/train/trainer.h"
@@ -37,22 +40,22 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-absl::StatusOr<std::string> TrainEvaluator::ArtifactPath(
+absl::StatusOr<std::string> TrainEvaluator::SupernetPath(
     const nas::v1::TrialLease& lease, const std::string& relative) const {
   if (!lease.search_space().has_elastic()) {
     return FailureWithReason(
         absl::StatusCode::kInvalidArgument, kReasonInvalid,
         absl::StrCat("search_space: task ", lease.task(), " needs elastic"));
   }
-  if (options_.artifact_dir.empty()) {
+  if (options_.supernet_dir.empty()) {
     return FailureWithReason(
         absl::StatusCode::kFailedPrecondition, kReasonUnsupported,
-        absl::StrCat("--artifact_dir: not set; task ", lease.task(),
+        absl::StrCat("--supernet_dir: not set; task ", lease.task(),
                      " keeps the OFA supernet in a directory every worker "
                      "of the job shares"));
   }
   RETURN_IF_ERROR(nas::task::CheckCheckpointPath(relative));
-  return (std::filesystem::path(options_.artifact_dir) / relative).string();
+  return (std::filesystem::path(options_.supernet_dir) / relative).string();
 }
 
 NetworkOptions TrainEvaluator::OfaNetworkOptions(const TrialData& data) {
@@ -67,7 +70,7 @@ absl::StatusOr<EvalResult> TrainEvaluator::EvaluateOfaTrain(
     const EvalCallbacks& callbacks) {
   ASSIGN_OR_RETURN(nas::task::OfaTrainConfig task,
                    nas::task::ParseOfaTrainConfig(lease.task_config()));
-  ASSIGN_OR_RETURN(const std::string path, ArtifactPath(lease, task.checkpoint));
+  ASSIGN_OR_RETURN(const std::string path, SupernetPath(lease, task.checkpoint));
   if (config.channels() != 0 || config.cells() != 0) {
     return FailureWithReason(
         absl::StatusCode::kInvalidArgument, kReasonInvalid,
@@ -166,7 +169,7 @@ absl::StatusOr<EvalResult> TrainEvaluator::EvaluateOfaSubnet(
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(nas::task::OfaSubnetConfig task,
                    nas::task::ParseOfaSubnetConfig(lease.task_config()));
-  ASSIGN_OR_RETURN(const std::string path, ArtifactPath(lease, task.checkpoint));
+  ASSIGN_OR_RETURN(const std::string path, SupernetPath(lease, task.checkpoint));
   if (!lease.architecture().has_elastic()) {
     return FailureWithReason(absl::StatusCode::kInvalidArgument, kReasonInvalid,
                              "architecture: task ofa_subnet needs an elastic "
@@ -215,6 +218,20 @@ absl::StatusOr<EvalResult> TrainEvaluator::EvaluateOfaSubnet(
     result.latencies.push_back(std::move(latency));
   }
   m["eval_seconds"] = SecondsSince(start);
+  // The standalone subnet as measured (sliced weights, recalibrated batch
+  // norms) is the trial's weights file: `nasctl export` gives a network
+  // that runs without the supernet.
+  if (options_.save_weights) {
+    absl::StatusOr<std::string> weights = SerializeWeights(
+        *subnet, InputSpec{data.full->channels, data.full->height,
+                           data.norm.mean, data.norm.stddev});
+    if (weights.ok()) {
+      result.weights = *std::move(weights);
+    } else {
+      LOG(WARNING) << "trial " << lease.trial_id()
+                   << ": subnet weights not saved: " << weights.status();
+    }
+  }
   return result;
 }
 

@@ -23,7 +23,7 @@
 // gamma, phi, scale_phase, resolution, width_multiplier and blocks to the
 // metrics (scaled_train_evaluator.cc); tasks "ofa_train" and "ofa_subnet"
 // (common/task/ofa_task.h) train the Once-for-All supernet into
-// options.artifact_dir and measure subnets with its sliced weights
+// options.supernet_dir and measure subnets with its sliced weights
 // (ofa_evaluator.cc; the last checkpoint loaded stays in memory); any other
 // non-empty task fails with reason "unsupported".
 #ifndef NAS_WORKER_EVAL_TRAIN_EVALUATOR_H_
@@ -63,7 +63,7 @@ class TrainEvaluator : public Evaluator {
     bool save_weights = true;
     // Root of the OFA checkpoints, shared by a job's workers (empty: the
     // OFA tasks fail with reason "unsupported").
-    std::string artifact_dir;
+    std::string supernet_dir;
   };
 
   static absl::StatusOr<std::unique_ptr<TrainEvaluator>> Create(
@@ -108,8 +108,8 @@ class TrainEvaluator : public Evaluator {
   absl::StatusOr<EvalResult> EvaluateOfaSubnet(
       const nas::v1::TrialLease& lease, const nas::v1::TrainEvaluation& config,
       const EvalCallbacks& callbacks);
-  // options_.artifact_dir / `relative`, after checking both and the space.
-  absl::StatusOr<std::string> ArtifactPath(const nas::v1::TrialLease& lease,
+  // options_.supernet_dir / `relative`, after checking both and the space.
+  absl::StatusOr<std::string> SupernetPath(const nas::v1::TrialLease& lease,
                                            const std::string& relative) const;
   static NetworkOptions OfaNetworkOptions(const TrialData& data);
   // The supernet at `path`, loaded again only when the file changed.

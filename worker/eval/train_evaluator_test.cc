@@ -112,7 +112,7 @@ TEST(OfaTasksTest, TrainSavesTheSupernetAndSubnetsAreMeasuredWithIt) {
   options.threads = 1;
   options.latency_batch_size = 0;
   options.latency = {1, 3};
-  options.artifact_dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/art";
+  options.supernet_dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/art";
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TrainEvaluator> evaluator,
                        TrainEvaluator::Create(options));
   const nas::v1::JobSpec job = nas::task::testing::TinyOfaJob(1, 1, 1);
@@ -134,7 +134,7 @@ TEST(OfaTasksTest, TrainSavesTheSupernetAndSubnetsAreMeasuredWithIt) {
   EXPECT_GT(trained.metrics.at("largest_accuracy"), 0.1);
   EXPECT_GT(trained.metrics.at("smallest_accuracy"), 0.1);
   EXPECT_EQ(trained.metrics.count("accuracy"), 0u);  // not a subnet result
-  std::ifstream saved(options.artifact_dir + "/ofa/test.pt");
+  std::ifstream saved(options.supernet_dir + "/ofa/test.pt");
   EXPECT_TRUE(saved.good());
 
   // A subnet with inherited weights: measured, not trained.
@@ -149,6 +149,18 @@ TEST(OfaTasksTest, TrainSavesTheSupernetAndSubnetsAreMeasuredWithIt) {
                                                 lease.architecture().elastic(),
                                                 1, 28));
   EXPECT_EQ(subnet.metrics.count("train_seconds"), 0u);
+  // Its weights file is the standalone subnet (what nasctl export gives).
+  ASSERT_FALSE(subnet.weights.empty());
+  ASSERT_OK_AND_ASSIGN(NetworkPlan plan,
+                       MakePlan(lease.architecture(), job.search_space(),
+                                NetworkOptions{1, 28}));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Network> standalone, BuildNetwork(plan));
+  ASSERT_OK_AND_ASSIGN(InputSpec input, LoadWeights(subnet.weights, *standalone));
+  EXPECT_EQ(input.channels, 1);
+  ASSERT_OK_AND_ASSIGN(double reloaded,
+                       evaluator->ValidationAccuracy(
+                           lease.evaluation().train(), *standalone, input));
+  EXPECT_DOUBLE_EQ(reloaded, subnet.metrics.at("accuracy"));
 
   lease.set_task_config(nas::task::OfaSubnetConfigJson({"ofa/other.pt"}));
   EXPECT_THAT(evaluator->Evaluate(lease, {}),
@@ -158,13 +170,13 @@ TEST(OfaTasksTest, TrainSavesTheSupernetAndSubnetsAreMeasuredWithIt) {
   EXPECT_THAT(evaluator->Evaluate(lease, {}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        ::testing::HasSubstr("task_config.checkpoint")));
-  options.artifact_dir.clear();
+  options.supernet_dir.clear();
   lease.set_task_config(nas::task::OfaSubnetConfigJson({"ofa/test.pt"}));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TrainEvaluator> without,
                        TrainEvaluator::Create(options));
   EXPECT_THAT(without->Evaluate(lease, {}),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       ::testing::HasSubstr("--artifact_dir")));
+                       ::testing::HasSubstr("--supernet_dir")));
 }
 
 TEST_F(TrainEvaluatorTest, TrainsAndMeasuresFashionMnistTrial) {

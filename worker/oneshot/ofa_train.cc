@@ -254,7 +254,7 @@ absl::StatusOr<std::shared_ptr<OfaSupernet>> LoadOfaSupernet(
     return absl::NotFoundError(absl::StrCat(
         "OFA supernet checkpoint ", path,
         " not found (was the ofa_train trial run by a worker with the same "
-        "--artifact_dir?)"));
+        "--supernet_dir?)"));
   }
   ASSIGN_OR_RETURN(std::shared_ptr<OfaSupernet> net,
                    OfaSupernet::Create(space, options));

@@ -158,7 +158,7 @@ TEST_F(OfaTrainTest, CheckpointRoundTripsAndRefusesAnotherSpace) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("does not fit")));
   EXPECT_THAT(LoadOfaSupernet(Space(), Options(), TempPath("missing.pt")),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("--artifact_dir")));
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("--supernet_dir")));
 }
 
 TEST_F(OfaTrainTest, CalibrationKeepsTheSlicedWeightsAndRenewsBatchNorms) {

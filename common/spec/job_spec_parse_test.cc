@@ -162,6 +162,29 @@ TEST(ParseJobSpecTest, LabelsAreAMap) {
   EXPECT_EQ(spec.labels().at("tier"), "1");
 }
 
+// Found by tests/fuzz/spec_fuzz_test: a label that is not UTF-8 passed
+// validation, yet protobuf cannot parse the spec back (the controller could
+// not have read it from its store).
+TEST(ParseJobSpecTest, StringsMustBeUtf8) {
+  EXPECT_THAT(ParseErrors("labels: {team: \"ex\xcbz\"}"),
+              ElementsAre(FieldError{"labels.team",
+                                     "expected UTF-8 text, got \"ex\\xcbz\""}));
+  EXPECT_THAT(ParseErrors("name: \"\xff\""),
+              ElementsAre(Field(&FieldError::path, "name")));
+  EXPECT_THAT(ParseErrors("labels: {\"k\xc0\xaf\": v}"),  // overlong '/'
+              ElementsAre(Field(&FieldError::path, "labels.k\xc0\xaf")));
+  EXPECT_THAT(ParseErrors("name: \"\xed\xa0\x80\""),  // a surrogate
+              ElementsAre(Field(&FieldError::path, "name")));
+  EXPECT_THAT(ParseErrors("name: \"\xe2\x82\""),  // truncated
+              ElementsAre(Field(&FieldError::path, "name")));
+  ASSERT_OK_AND_ASSIGN(
+      nas::v1::JobSpec spec,
+      ParseJobSpec("name: \"caf\xc3\xa9 \xf0\x9f\xa7\xaa\"", ""));
+  EXPECT_EQ(spec.name(), "caf\xc3\xa9 \xf0\x9f\xa7\xaa");
+  nas::v1::JobSpec copy;
+  EXPECT_TRUE(copy.ParseFromString(spec.SerializeAsString()));
+}
+
 TEST(ParseJobSpecTest, NullMessageSelectsTheOneofMember) {
   ASSERT_OK_AND_ASSIGN(nas::v1::JobSpec spec,
                        ParseJobSpec("strategy:\n  random:\n", ""));

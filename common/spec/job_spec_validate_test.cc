@@ -172,6 +172,31 @@ std::vector<BadSpecCase> BadSpecs() {
          s->mutable_search_space()->mutable_elastic()->clear_stages();
        },
        "search_space.elastic.stages", "must have at least one stage"},
+      // Found by tests/fuzz/arch_fuzz_test: widths closer than 1e-9 made the
+      // controller encode one as the other.
+      {"ElasticDuplicateWidthMultiplier", Base::kElastic,
+       [](JobSpec* s) {
+         auto* elastic = s->mutable_search_space()->mutable_elastic();
+         elastic->clear_width_multipliers();
+         elastic->add_width_multipliers(6.2e-25);
+         elastic->add_width_multipliers(7.7e-307);
+       },
+       "search_space.elastic.width_multipliers[1]",
+       "duplicates search_space.elastic.width_multipliers[0] (7.7e-307)"},
+      // Found by tests/fuzz/arch_fuzz_test: depth 5733631 took the
+      // controller seconds and hundreds of MB per encoding.
+      {"ElasticDepthTooLarge", Base::kElastic,
+       [](JobSpec* s) { Stage(s)->add_depths(5733631); },
+       "search_space.elastic.stages[0].depths[2]",
+       "must be in 1..64 (got 5733631)"},
+      {"ElasticTooManyResolutions", Base::kElastic,
+       [](JobSpec* s) {
+         for (int r = 1; r <= 1025; ++r) {
+           s->mutable_search_space()->mutable_elastic()->add_resolutions(r);
+         }
+       },
+       "search_space.elastic.resolutions",
+       "must have at most 1024 entries, got 1027"},
       {"ElasticEmptyDepths", Base::kElastic,
        [](JobSpec* s) { Stage(s)->clear_depths(); },
        "search_space.elastic.stages[0].depths", "must not be empty"},

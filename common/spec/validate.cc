@@ -34,6 +34,10 @@ constexpr const char* kDatasets[] = {"fashion_mnist", "cifar10"};
 // Compound scaling: the finest grid step and the most grid trials accepted.
 constexpr double kMinGridStep = 0.001;
 constexpr int64_t kMaxGridPoints = 1000;
+// Bounds of an elastic space (the controller's encoding of it stays small).
+constexpr int kMaxElasticStages = 64;
+constexpr int kMaxElasticDepth = 64;
+constexpr int kMaxElasticChoices = 1024;
 
 std::string Sub(absl::string_view path, absl::string_view field) {
   return absl::StrCat(path, ".", field);
@@ -175,6 +179,12 @@ class Validator {
             absl::StrCat("must be in ", min, "..", max, " (got ", value, ")"));
     }
   }
+  void AtMostChoices(const std::string& path, int size) {
+    if (size > kMaxElasticChoices) {
+      Error(path, absl::StrCat("must have at most ", kMaxElasticChoices,
+                               " entries, got ", size));
+    }
+  }
   // In [0, 1): a decay or momentum.
   void Fraction(const std::string& path, double value) {
     if (!(value >= 0 && value < 1)) {
@@ -275,6 +285,11 @@ class Validator {
     Positive(Sub(path, "stem_channels"), space.stem_channels());
     const std::string stages = Sub(path, "stages");
     if (space.stages().empty()) Error(stages, "must have at least one stage");
+    if (space.stages_size() > kMaxElasticStages) {
+      Error(stages, absl::StrCat("must have at most ", kMaxElasticStages,
+                                 " stages, got ", space.stages_size()));
+      return;
+    }
     for (int i = 0; i < space.stages_size(); ++i) {
       const nas::v1::ElasticStage& stage = space.stages(i);
       const std::string stage_path = At(stages, i);
@@ -283,10 +298,18 @@ class Validator {
         Error(Sub(stage_path, "stride"),
               absl::StrCat("must be 1 or 2 (got ", stage.stride(), ")"));
       }
-      PositiveList(Sub(stage_path, "depths"), stage.depths());
+      const std::string depths = Sub(stage_path, "depths");
+      if (stage.depths().empty()) Error(depths, "must not be empty");
+      for (int d = 0; d < stage.depths_size(); ++d) {
+        InRange(At(depths, d), stage.depths(d), 1, kMaxElasticDepth);
+      }
       PositiveList(Sub(stage_path, "expand_ratios"), stage.expand_ratios());
       const std::string kernels = Sub(stage_path, "kernel_sizes");
       PositiveList(kernels, stage.kernel_sizes());
+      AtMostChoices(depths, stage.depths_size());
+      AtMostChoices(Sub(stage_path, "expand_ratios"),
+                    stage.expand_ratios_size());
+      AtMostChoices(kernels, stage.kernel_sizes_size());
       for (int k = 0; k < stage.kernel_sizes_size(); ++k) {
         const int size = stage.kernel_sizes(k);
         if (size > 0 && size % 2 == 0) {
@@ -295,7 +318,23 @@ class Validator {
       }
     }
     PositiveList(Sub(path, "resolutions"), space.resolutions());
-    PositiveList(Sub(path, "width_multipliers"), space.width_multipliers());
+    AtMostChoices(Sub(path, "resolutions"), space.resolutions_size());
+    AtMostChoices(Sub(path, "width_multipliers"),
+                  space.width_multipliers_size());
+    const std::string widths_path = Sub(path, "width_multipliers");
+    const RepeatedField<double>& widths = space.width_multipliers();
+    PositiveList(widths_path, widths);
+    // The controller tells a genotype's width apart within 1e-9.
+    for (int i = 0; i < widths.size(); ++i) {
+      for (int j = 0; j < i; ++j) {
+        if (std::abs(widths[i] - widths[j]) < 1e-9) {
+          Error(At(widths_path, i),
+                absl::StrCat("duplicates ", At(widths_path, j), " (",
+                             widths[i], ")"));
+          break;
+        }
+      }
+    }
   }
 
   // A base genotype of compound scaling must be a point of the elastic space.

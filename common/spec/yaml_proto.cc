@@ -94,6 +94,41 @@ bool ParseString(const std::string& text, std::string* value) {
   return true;
 }
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code
+// points above U+10FFFF): protobuf refuses to parse a `string` field holding
+// anything else, so such a spec could be stored but never read back.
+bool IsValidUtf8(absl::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = text[i];
+    int more = 0;
+    uint32_t min = 0, code = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      more = 1, min = 0x80, code = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      more = 2, min = 0x800, code = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      more = 3, min = 0x10000, code = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + more >= text.size()) return false;  // truncated sequence
+    for (int k = 1; k <= more; ++k) {
+      const unsigned char next = text[i + k];
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += more + 1;
+  }
+  return true;
+}
+
 bool ParseBool(const std::string& text, bool* value) {
   const std::string lower = absl::AsciiStrToLower(text);
   if (lower == "true" || lower == "yes" || lower == "on") {
@@ -323,6 +358,12 @@ class Converter {
                          &Reflection::AddBool);
         break;
       case FieldDescriptor::CPPTYPE_STRING:
+        if (field->type() == FieldDescriptor::TYPE_STRING &&
+            !IsValidUtf8(text)) {
+          AddError(path, absl::StrCat("expected UTF-8 text, got ",
+                                      QuoteValue(text)));
+          return;
+        }
         ok = Store<std::string>(&ParseString, text, message, field,
                                 &Reflection::SetString, &Reflection::AddString);
         break;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <utility>
 
@@ -23,6 +24,11 @@ constexpr uint64_t kMaxEnumerable = uint64_t{1} << 40;
 // edges or inactive decisions.
 constexpr int kMaxNeutralSteps = 8;
 constexpr int kMaxDartsNodes = 8;
+// Bounds of an elastic space, so that its encoding (one int16 per decision,
+// 2 x max depth decisions per stage) stays small whatever a request says.
+constexpr int kMaxElasticStages = 64;
+constexpr int kMaxElasticDepth = 64;
+constexpr int kMaxElasticChoices = 1024;
 
 const std::vector<std::string>& Nb201DefaultOps() {
   static const auto* ops = new std::vector<std::string>{
@@ -442,6 +448,10 @@ class ElasticSpace : public Space {
     if (spec.stages().empty()) {
       return absl::InvalidArgumentError("search_space.elastic.stages: empty");
     }
+    if (spec.stages_size() > kMaxElasticStages) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "search_space.elastic.stages: at most ", kMaxElasticStages));
+    }
     for (int s = 0; s < spec.stages_size(); ++s) {
       const nas::v1::ElasticStage& stage = spec.stages(s);
       const std::string field = absl::StrCat("search_space.elastic.stages[", s, "]");
@@ -450,8 +460,16 @@ class ElasticSpace : public Space {
         return absl::InvalidArgumentError(absl::StrCat(
             field, ": depths, expand_ratios and kernel_sizes must be non-empty"));
       }
+      if (std::max({stage.depths_size(), stage.expand_ratios_size(),
+                    stage.kernel_sizes_size()}) > kMaxElasticChoices) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            field, ": at most ", kMaxElasticChoices, " choices per list"));
+      }
       for (int v : stage.depths()) {
-        if (v < 1) return absl::InvalidArgumentError(absl::StrCat(field, ".depths: must be >= 1"));
+        if (v < 1 || v > kMaxElasticDepth) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              field, ".depths: must be in 1..", kMaxElasticDepth));
+        }
       }
       for (int v : stage.expand_ratios()) {
         if (v < 1) return absl::InvalidArgumentError(absl::StrCat(field, ".expand_ratios: must be >= 1"));
@@ -465,10 +483,26 @@ class ElasticSpace : public Space {
     if (spec.resolutions().empty()) {
       return absl::InvalidArgumentError("search_space.elastic.resolutions: empty");
     }
-    for (double w : spec.width_multipliers()) {
-      if (!(w > 0)) {
+    if (std::max(spec.resolutions_size(), spec.width_multipliers_size()) >
+        kMaxElasticChoices) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "search_space.elastic: at most ", kMaxElasticChoices,
+          " resolutions and width_multipliers"));
+    }
+    const auto& widths = spec.width_multipliers();
+    for (int i = 0; i < widths.size(); ++i) {
+      if (!(widths[i] > 0)) {
         return absl::InvalidArgumentError(
             "search_space.elastic.width_multipliers: must be > 0");
+      }
+      // Encode() matches a genotype's width within 1e-9: closer values could
+      // not be told apart.
+      for (int j = 0; j < i; ++j) {
+        if (std::abs(widths[i] - widths[j]) < 1e-9) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "search_space.elastic.width_multipliers[", i,
+              "]: duplicates width_multipliers[", j, "]"));
+        }
       }
     }
     return absl::OkStatus();

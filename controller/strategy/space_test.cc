@@ -365,6 +365,29 @@ TEST(SpaceTest, CreateRejectsBadSpecs) {
   s = Elastic();
   s.mutable_elastic()->clear_resolutions();
   EXPECT_THAT(Space::Create(s), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Found by tests/fuzz/arch_fuzz_test: Encode matches widths within 1e-9, so
+  // two such widths made Encode(ToArchitecture(e)) another architecture.
+  s = Elastic();
+  s.mutable_elastic()->clear_width_multipliers();
+  s.mutable_elastic()->add_width_multipliers(6.2e-25);
+  s.mutable_elastic()->add_width_multipliers(7.7e-307);
+  EXPECT_THAT(Space::Create(s),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("width_multipliers[1]: duplicates "
+                                 "width_multipliers[0]")));
+  s.mutable_elastic()->set_width_multipliers(1, 1.0);
+  EXPECT_OK(Space::Create(s).status());
+  // Found by the same fuzzer: a depth of millions took seconds per encoding.
+  s = Elastic();
+  s.mutable_elastic()->mutable_stages(0)->add_depths(5733631);
+  EXPECT_THAT(Space::Create(s),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("depths: must be in 1..64")));
+  s = Elastic();
+  for (int r = 0; r < 1100; ++r) s.mutable_elastic()->add_resolutions(r + 1);
+  EXPECT_THAT(Space::Create(s),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("at most 1024")));
 }
 
 TEST(SpaceTest, CustomOpListsAndOneInputPerNode) {

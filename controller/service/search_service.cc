@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/spec/field_error.h"
 #include "common/status_macros.h"
 #include "controller/service/serve.h"
 
@@ -19,6 +20,8 @@ using nas::v1::Job;
 
 constexpr int32_t kDefaultPageSize = 100;
 constexpr int32_t kMaxPageSize = 10000;
+// ListTrialsRequest.states: there are 6 trial states; more is a bad request.
+constexpr int kMaxStates = 16;
 // How long a watcher sleeps without a change before checking its client.
 constexpr absl::Duration kWatchPoll = absl::Seconds(1);
 
@@ -44,7 +47,7 @@ absl::StatusOr<Page> ParsePage(int32_t page_size,
   if (!page_token.empty() &&
       (!absl::SimpleAtoi(page_token, &page.offset) || page.offset < 0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("bad page_token \"", page_token, "\""));
+        absl::StrCat("bad page_token ", spec::QuoteValue(page_token)));
   }
   return page;
 }
@@ -181,7 +184,18 @@ grpc::Status SearchServiceImpl::ListTrials(
                      ParsePage(request->page_size(), request->page_token()));
     storage::TrialQuery query;
     query.job_id = request->job_id();
-    for (int state : request->states()) {
+    if (request->states_size() > kMaxStates) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("states: at most ", kMaxStates, " entries, got ",
+                       request->states_size()));
+    }
+    for (int i = 0; i < request->states_size(); ++i) {
+      const int state = request->states(i);
+      if (!nas::v1::TrialState_IsValid(state) ||
+          state == nas::v1::TRIAL_STATE_UNSPECIFIED) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("states[", i, "]: unknown trial state ", state));
+      }
       query.states.push_back(static_cast<nas::v1::TrialState>(state));
     }
     query.order = request->order();

@@ -10,6 +10,20 @@
 namespace nas::service {
 namespace {
 
+// Bounds of the repeated fields of worker reports, far above what a worker
+// sends (a DARTS search epoch reports under 1,000 metrics): a report beyond
+// them is refused before it costs the store anything.
+constexpr int kMaxMetrics = 4096;
+constexpr int kMaxLatencies = 256;
+constexpr int kMaxCapabilities = 256;
+
+// INVALID_ARGUMENT naming `field` when it has more than `max` entries.
+absl::Status CheckSize(const char* field, int size, int max) {
+  if (size <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": at most ", max, " entries, got ", size));
+}
+
 // Every report about a trial names the worker, the trial and the attempt.
 absl::Status CheckReport(const std::string& worker_id, int64_t trial_id,
                          int32_t attempt) {
@@ -49,6 +63,9 @@ grpc::Status WorkerServiceImpl::RegisterWorker(
     if (request->info().name().empty()) {
       return absl::InvalidArgumentError("info.name is required");
     }
+    RETURN_IF_ERROR(CheckSize("info.capabilities",
+                              request->info().capabilities_size(),
+                              kMaxCapabilities));
     ASSIGN_OR_RETURN(*response, scheduler_->RegisterWorker(request->info()));
     return absl::OkStatus();
   });
@@ -82,6 +99,9 @@ grpc::Status WorkerServiceImpl::ReportProgress(
         if (request->measurement().step() < 0) {
           return absl::InvalidArgumentError("measurement.step must be >= 0");
         }
+        RETURN_IF_ERROR(CheckSize("measurement.metrics",
+                                  request->measurement().metrics_size(),
+                                  kMaxMetrics));
         return scheduler_->ReportProgress(*request);
       });
 }
@@ -91,6 +111,12 @@ grpc::Status WorkerServiceImpl::CompleteTrial(
     nas::v1::CompleteTrialResponse* response) {
   return ServeReport(*auth_, context, *request, response,
                      [&]() -> absl::StatusOr<nas::v1::CompleteTrialResponse> {
+                       RETURN_IF_ERROR(CheckSize("metrics",
+                                                 request->metrics_size(),
+                                                 kMaxMetrics));
+                       RETURN_IF_ERROR(CheckSize("latencies",
+                                                 request->latencies_size(),
+                                                 kMaxLatencies));
                        RETURN_IF_ERROR(scheduler_->CompleteTrial(*request));
                        return nas::v1::CompleteTrialResponse();
                      });

@@ -2,7 +2,8 @@
 # The controller needs no PostgreSQL superuser: on the private server of
 # tools/test.sh (NAS_TEST_PG_ADMIN_DSN) this makes a LOGIN role with
 # NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS that owns one
-# new database and nothing else, starts nas-controller on it (its migrations
+# new database and nothing else (it must INHERIT: on PostgreSQL 15 the owner
+# may create tables in `public` through the implicit pg_database_owner role), starts nas-controller on it (its migrations
 # run as that role), runs a 4-trial table job to the end with nasctl and
 # nas-worker, then checks as the role that the job's rows are there, that
 # every table belongs to the role, and that the role really is unprivileged.
@@ -29,7 +30,7 @@ drop_all() {
 }
 trap 'cleanup; drop_all' EXIT
 
-admin "CREATE ROLE $ROLE LOGIN PASSWORD 'pw-$suffix' NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT"
+admin "CREATE ROLE $ROLE LOGIN PASSWORD 'pw-$suffix' NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 admin "CREATE DATABASE $DB OWNER $ROLE"
 admin "REVOKE ALL ON DATABASE $DB FROM PUBLIC"
 [[ "$(admin "SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls FROM pg_roles WHERE rolname = '$ROLE'")" == f ]] \

@@ -30,12 +30,16 @@ _FUZZ_COPTS = [
 # The toolchain links with the `clang` driver: ask for UBSan's C++ runtime.
 _FUZZ_LINKOPTS = ["-fsanitize=address,undefined", "-fsanitize-link-c++-runtime"]
 
+def _without_sanitizers(flags):
+    # --config=asan/tsan flags would clash with the fuzzers' own (tsan + asan).
+    return [f for f in flags if not f.startswith("-fsanitize")]
+
 def _clang_fuzz_transition_impl(settings, attr):
     return {
         "//command_line_option:crosstool_top": "//third_party/clang:toolchain",
         "//command_line_option:compiler": "clang",
-        "//command_line_option:copt": settings["//command_line_option:copt"] + _FUZZ_COPTS,
-        "//command_line_option:linkopt": settings["//command_line_option:linkopt"] + _FUZZ_LINKOPTS,
+        "//command_line_option:copt": _without_sanitizers(settings["//command_line_option:copt"]) + _FUZZ_COPTS,
+        "//command_line_option:linkopt": _without_sanitizers(settings["//command_line_option:linkopt"]) + _FUZZ_LINKOPTS,
     }
 
 _clang_fuzz_transition = transition(

@@ -532,6 +532,16 @@ TEST_F(TableTest, EmptyFileIsAnError) {
                              "\"" + path + "\" has no CSV header line"}));
 }
 
+// The path may name any file: reading the header stops after 64 KiB
+// (before, /dev/zero made the validation read until memory ran out).
+TEST_F(TableTest, EndlessFileIsAnError) {
+  EXPECT_THAT(
+      ValidateJobSpec(TableSpec("/dev/zero", "cifar10_valid_12ep")),
+      ElementsAre(FieldError{
+          "evaluation.table.path",
+          "\"/dev/zero\": no CSV header line in its first 65536 bytes"}));
+}
+
 TEST_F(TableTest, MissingArchColumnIsAnError) {
   const std::string path = WriteCsv("arch.csv", std::string(kHeader) + "\n");
   JobSpec spec = TableSpec(path, "cifar10_valid_12ep");

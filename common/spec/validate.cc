@@ -34,6 +34,8 @@ constexpr const char* kDatasets[] = {"fashion_mnist", "cifar10"};
 // Compound scaling: the finest grid step and the most grid trials accepted.
 constexpr double kMinGridStep = 0.001;
 constexpr int64_t kMaxGridPoints = 1000;
+// Longest CSV header line of a table evaluation.
+constexpr size_t kMaxHeaderBytes = 1 << 16;
 // Bounds of an elastic space (the controller's encoding of it stays small).
 constexpr int kMaxElasticStages = 64;
 constexpr int kMaxElasticDepth = 64;
@@ -105,8 +107,18 @@ absl::StatusOr<std::vector<std::string>> ReadCsvHeader(
     return absl::NotFoundError(absl::StrCat("cannot read ", QuotePath(path),
                                             ": ", std::strerror(errno)));
   }
+  // At most kMaxHeaderBytes: the path may name anything, e.g. /dev/zero.
   std::string line;
-  if (!std::getline(in, line) || absl::StripAsciiWhitespace(line).empty()) {
+  char c;
+  while (line.size() < kMaxHeaderBytes && in.get(c) && c != '\n') {
+    line.push_back(c);
+  }
+  if (line.size() == kMaxHeaderBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(QuotePath(path), ": no CSV header line in its first ",
+                     kMaxHeaderBytes, " bytes"));
+  }
+  if (absl::StripAsciiWhitespace(line).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(QuotePath(path), " has no CSV header line"));
   }

@@ -8,6 +8,7 @@
 // deterministic answer from the handler (its validation or NOT_FOUND) and
 // changes nothing; an OK in the table is a read of an empty list or the
 // registration of a worker.
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <set>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
+#include "controller/artifacts/artifact_store.h"
 #include "controller/scheduler/scheduler.h"
 #include "controller/service/auth.h"
 #include "controller/service/server.h"
@@ -107,6 +109,28 @@ std::vector<Row> Matrix() {
     }
     return stream->Finish().error_code();
   };
+  Call upload = [](S*, W* worker, grpc::ClientContext* context) {
+    nas::v1::UploadWeightsResponse response;
+    auto stream = worker->UploadWeights(context, &response);
+    nas::v1::UploadWeightsRequest first;
+    first.mutable_header()->set_worker_id("worker-none");
+    first.mutable_header()->set_trial_id(424242);
+    first.mutable_header()->set_attempt(1);
+    first.mutable_header()->set_size_bytes(3);
+    first.set_chunk("abc");
+    stream->Write(first);
+    stream->WritesDone();
+    return stream->Finish().error_code();
+  };
+  Call download = [](S* search, W*, grpc::ClientContext* context) {
+    nas::v1::DownloadWeightsRequest request;
+    request.set_trial_id(424242);
+    auto stream = search->DownloadWeights(context, request);
+    nas::v1::DownloadWeightsResponse piece;
+    while (stream->Read(&piece)) {
+    }
+    return stream->Finish().error_code();
+  };
   // clang-format off
   return {
    // rpc              call                                                                     unconf.   none    wrong   read      worker    admin
@@ -126,6 +150,8 @@ std::vector<Row> Matrix() {
    {"ReportProgress", Unary<nas::v1::ReportProgressRequest, nas::v1::ReportProgressResponse, W>(&W::ReportProgress, Report<nas::v1::ReportProgressRequest>()), NOTFOUND, UNAUTH, UNAUTH, DENIED, NOTFOUND, NOTFOUND},
    {"CompleteTrial",  Unary<nas::v1::CompleteTrialRequest, nas::v1::CompleteTrialResponse, W>(&W::CompleteTrial, Report<nas::v1::CompleteTrialRequest>()), NOTFOUND, UNAUTH, UNAUTH, DENIED, NOTFOUND, NOTFOUND},
    {"FailTrial",      Unary<nas::v1::FailTrialRequest, nas::v1::FailTrialResponse, W>(&W::FailTrial, fail),          NOTFOUND, UNAUTH, UNAUTH, DENIED,   NOTFOUND, NOTFOUND},
+   {"UploadWeights",  upload,                                                                                        NOTFOUND, UNAUTH, UNAUTH, DENIED,   NOTFOUND, NOTFOUND},
+   {"DownloadWeights", download,                                                                                     NOTFOUND, UNAUTH, UNAUTH, NOTFOUND, DENIED,   NOTFOUND},
   };
   // clang-format on
 }
@@ -144,6 +170,13 @@ class Controller {
     options.scheduler = scheduler_.get();
     options.auth_tokens = std::move(tokens);
     options.background = false;
+    // Weights go to a directory of the test's own (TEST_TMPDIR is per test).
+    artifacts::ArtifactStoreOptions artifact_options;
+    artifact_options.dir = absl::StrCat(std::getenv("TEST_TMPDIR"),
+                                        "/artifacts-", ++instances_);
+    artifact_options.store = store_.get();
+    artifacts_ = *artifacts::ArtifactStore::Create(artifact_options);
+    options.artifacts = artifacts_.get();
     server_ = *service::ControllerServer::Create(options);
     auto channel =
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
@@ -164,7 +197,9 @@ class Controller {
   FakeClock clock_;
   std::unique_ptr<storage::TrialStore> store_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<artifacts::ArtifactStore> artifacts_;
   std::unique_ptr<service::ControllerServer> server_;
+  static inline int instances_ = 0;
   std::unique_ptr<nas::v1::SearchService::Stub> search_;
   std::unique_ptr<nas::v1::WorkerService::Stub> worker_;
 };

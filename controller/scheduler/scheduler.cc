@@ -749,14 +749,17 @@ absl::Status Scheduler::CompleteTrial(
 
 storage::PendingWrite<absl::Status> Scheduler::IssueCompleteLocked(
     JobRuntime& rt, const Trial& trial, const storage::TrialOutcome& outcome) {
-  Observation observation;
-  observation.metrics = outcome.metrics;
-  absl::Status observed =
-      rt.strategy->Observe(trial.architecture(), observation);
-  if (!observed.ok()) {
-    // The result is still recorded; the strategy just learns nothing.
-    LOG(WARNING) << "Job " << rt.job.id() << ": strategy refused trial "
-                 << trial.id() << ": " << observed;
+  // Observed already if an earlier write of this report failed.
+  if (rt.observed_unstored.erase({trial.id(), trial.attempt()}) == 0) {
+    Observation observation;
+    observation.metrics = outcome.metrics;
+    absl::Status observed =
+        rt.strategy->Observe(trial.architecture(), observation);
+    if (!observed.ok()) {
+      // The result is still recorded; the strategy just learns nothing.
+      LOG(WARNING) << "Job " << rt.job.id() << ": strategy refused trial "
+                   << trial.id() << ": " << observed;
+    }
   }
   storage::StrategySnapshot snapshot{rt.snapshot.version + 1,
                                      rt.strategy->SaveState()};
@@ -777,11 +780,13 @@ absl::Status Scheduler::CompletedLocked(JobRuntime& rt, const Trial& trial,
   --rt.in_flight;
   if (!stored.ok()) {
     // The strategy has observed it already (later snapshots include it);
-    // the store, which refused it, stays the truth for the trial.
+    // the store, which refused it, stays the truth for the trial. A retry
+    // of this report must not be observed a second time.
     LOG(WARNING) << "Job " << rt.job.id() << ": completion of trial "
                  << trial.id() << " attempt " << trial.attempt()
                  << " was not stored: " << stored;
     rt.reported.erase({trial.id(), trial.attempt()});
+    rt.observed_unstored.insert({trial.id(), trial.attempt()});
     ++rt.counts.active;
     --rt.counts.completed;
     if (absl::IsFailedPrecondition(stored)) metrics_.IncStaleReports();

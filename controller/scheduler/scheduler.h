@@ -189,6 +189,10 @@ class Scheduler {
     // write was issued, so a repeated report is not observed twice.
     absl::flat_hash_map<std::pair<int64_t, int32_t>, bool> reported
         ABSL_GUARDED_BY(mu);
+    // (trial, attempt) completions the strategy observed whose write then
+    // failed: a retried report is written without observing it again.
+    absl::flat_hash_set<std::pair<int64_t, int32_t>> observed_unstored
+        ABSL_GUARDED_BY(mu);
     // Trials this controller leased whose lease is current, as the store
     // returned them: a report of one needs no store read. Any change to a
     // trial other than a progress report removes it.

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "storage/store_url.h"
+#include "storage/testing/forwarding_trial_store.h"
 
 namespace nas::scheduler {
 namespace {
@@ -51,17 +52,48 @@ class SchedulerTest : public ::testing::Test {
 
   void Open(const std::string& url) {
     scheduler_.reset();
+    flaky_.reset();
     auto store = storage::OpenTrialStore(url);
     ASSERT_OK(store);
     store_ = *std::move(store);
     Restart();
   }
 
+  // Like Open(), but the scheduler's store fails the completion writes
+  // whose 1-based numbers are in `fail` with UNAVAILABLE (nothing written).
+  void OpenFlaky(const std::string& url, std::set<int> fail) {
+    Open(url);
+    flaky_ = std::make_unique<FlakyCompletions>(store_.get(), std::move(fail));
+    Restart(flaky_.get());
+  }
+
+  // Fails chosen completion writes, as a lost database connection would.
+  class FlakyCompletions : public storage::testing::ForwardingTrialStore {
+   public:
+    FlakyCompletions(storage::TrialStore* base, std::set<int> fail)
+        : ForwardingTrialStore(base), fail_(std::move(fail)) {}
+    storage::PendingWrite<absl::Status> IssueCompleteTrial(
+        const storage::TrialRef& ref, const storage::TrialOutcome& outcome,
+        const std::optional<storage::StrategySnapshot>& snapshot,
+        int64_t now_ms) override {
+      if (fail_.count(++calls_) > 0) {
+        return storage::PendingWrite<absl::Status>::Ready(
+            absl::UnavailableError("connection lost (injected)"));
+      }
+      return ForwardingTrialStore::IssueCompleteTrial(ref, outcome, snapshot,
+                                                      now_ms);
+    }
+
+   private:
+    const std::set<int> fail_;
+    int calls_ = 0;
+  };
+
   // A new scheduler on the same store (what a controller restart does).
-  void Restart() {
+  void Restart(storage::TrialStore* store = nullptr) {
     scheduler_.reset();
     SchedulerOptions options;
-    options.store = store_.get();
+    options.store = store != nullptr ? store : store_.get();
     options.clock = &clock_;
     options.lease = absl::Seconds(60);
     options.pending_per_job = 4;
@@ -152,7 +184,13 @@ class SchedulerTest : public ::testing::Test {
     for (int i = 0; i < max_steps; ++i) {
       nas::v1::TrialLease lease = Acquire(worker);
       if (lease.trial_id() == 0) break;
-      EXPECT_OK(scheduler_->CompleteTrial(Completion(worker, lease)));
+      absl::Status completed = scheduler_->CompleteTrial(Completion(worker, lease));
+      for (int retry = 0; retry < 5 && absl::IsUnavailable(completed);
+           ++retry) {
+        // The worker sends the same report again, as nas-worker does.
+        completed = scheduler_->CompleteTrial(Completion(worker, lease));
+      }
+      EXPECT_OK(completed);
       done.push_back(lease.architecture().canonical());
     }
     return done;
@@ -188,6 +226,7 @@ class SchedulerTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<prometheus::Registry> registry_;
   std::unique_ptr<storage::TrialStore> store_;
+  std::unique_ptr<FlakyCompletions> flaky_;  // wraps store_ when set
   std::unique_ptr<Scheduler> scheduler_;
 };
 
@@ -536,8 +575,13 @@ class SchedulerRestartTest : public SchedulerTest {
   // the scheduler after `restart_after` completions (0: never) while a
   // lease is outstanding. Returns the completed architectures in order.
   std::vector<std::string> Run(const std::string& db, int total,
-                               int restart_after) {
-    Open(DbUrl(db));
+                               int restart_after,
+                               const std::set<int>& failed_writes = {}) {
+    if (failed_writes.empty()) {
+      Open(DbUrl(db));
+    } else {
+      OpenFlaky(DbUrl(db), failed_writes);
+    }
     nas::v1::JobSpec spec = Nb201Spec(total, 11);
     spec.mutable_strategy()->mutable_regularized_evolution()->set_population(6);
     spec.mutable_strategy()->mutable_regularized_evolution()->set_sample_size(
@@ -552,7 +596,13 @@ class SchedulerRestartTest : public SchedulerTest {
         Open(DbUrl(db));  // the controller dies and comes back
         worker = Worker("w1");
       }
-      EXPECT_OK(scheduler_->CompleteTrial(Completion(worker, lease)));
+      absl::Status completed = scheduler_->CompleteTrial(Completion(worker, lease));
+      for (int retry = 0; retry < 5 && absl::IsUnavailable(completed);
+           ++retry) {
+        // The worker sends the same report again, as nas-worker does.
+        completed = scheduler_->CompleteTrial(Completion(worker, lease));
+      }
+      EXPECT_OK(completed);
       done.push_back(lease.architecture().canonical());
     }
     const nas::v1::Job job = Job(job_id);
@@ -579,6 +629,16 @@ TEST_F(SchedulerRestartTest, EarlyStoppingHistorySurvivesARestart) {
   auto decision = scheduler_->ReportProgress(Progress(w1, c, 1, 10));
   ASSERT_OK(decision);
   EXPECT_EQ(decision->decision(), nas::v1::STOP);
+}
+
+// A completion whose write failed (the worker retries it) is observed by
+// the strategy once: the search goes on exactly as without the failures.
+TEST_F(SchedulerRestartTest, FailedCompletionWritesAreObservedOnce) {
+  const std::vector<std::string> uninterrupted = Run("clean.db", 30, -1);
+  ASSERT_EQ(uninterrupted.size(), 30u);
+  const std::vector<std::string> flaky =
+      Run("flaky.db", 30, -1, {2, 5, 6, 9, 14, 21});
+  EXPECT_EQ(flaky, uninterrupted);
 }
 
 TEST_F(SchedulerRestartTest, RestartedSchedulerContinuesExactly) {

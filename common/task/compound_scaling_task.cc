@@ -194,13 +194,29 @@ absl::StatusOr<nas::v1::ElasticSpace> WidenedSpace(
         "architecture.elastic.stages: ", genotype.stages_size(),
         " stages, the space has ", space.stages_size()));
   }
+  // Each value is added only if the space lacks it: a repeated value (a
+  // width within 1e-9 of one listed, as Encode() matches widths) is refused
+  // by spec validation.
   nas::v1::ElasticSpace widened = space;
   for (int s = 0; s < space.stages_size(); ++s) {
-    widened.mutable_stages(s)->add_depths(genotype.stages(s).depth());
+    const auto& depths = space.stages(s).depths();
+    const int32_t depth = genotype.stages(s).depth();
+    if (std::find(depths.begin(), depths.end(), depth) == depths.end()) {
+      widened.mutable_stages(s)->add_depths(depth);
+    }
   }
-  widened.add_resolutions(genotype.resolution());
-  if (genotype.width_multiplier() > 0) {
-    widened.add_width_multipliers(genotype.width_multiplier());
+  const auto& resolutions = space.resolutions();
+  if (std::find(resolutions.begin(), resolutions.end(),
+                genotype.resolution()) == resolutions.end()) {
+    widened.add_resolutions(genotype.resolution());
+  }
+  const double width = genotype.width_multiplier();
+  if (width > 0 && std::none_of(space.width_multipliers().begin(),
+                                space.width_multipliers().end(),
+                                [width](double w) {
+                                  return std::abs(w - width) < 1e-9;
+                                })) {
+    widened.add_width_multipliers(width);
   }
   return widened;
 }

@@ -176,6 +176,16 @@ TEST(WidenedSpaceTest, AddsTheScaledValues) {
   EXPECT_THAT(widened.stages(1).depths(), ::testing::Contains(4));
   EXPECT_THAT(widened.resolutions(), ::testing::Contains(30));
   EXPECT_THAT(widened.width_multipliers(), ::testing::Contains(0.6655));
+  // Values the space has already are not repeated (spec validation refuses
+  // repeats; a width within 1e-9 counts as the same).
+  nas::v1::ElasticGenotype same = g;
+  same.set_width_multiplier(0.5 + 1e-12);
+  same.set_resolution(20);
+  same.mutable_stages(0)->set_depth(2);
+  ASSERT_OK_AND_ASSIGN(nas::v1::ElasticSpace kept, WidenedSpace(space, same));
+  EXPECT_EQ(kept.width_multipliers_size(), 1);
+  EXPECT_EQ(kept.resolutions_size(), 1);
+  EXPECT_EQ(kept.stages(0).depths_size(), 2);
   space.add_stages();
   EXPECT_THAT(WidenedSpace(space, g),
               StatusIs(absl::StatusCode::kInvalidArgument,

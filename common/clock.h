@@ -1,10 +1,13 @@
 // Clock: the only way project code reads time, so tests can use FakeClock.
 //
 // RealClock is stateless and thread-safe. FakeClock is thread-safe; time only
-// moves when a test calls Advance() or Set().
+// moves when a test calls Advance() or Set(). OffsetClock (thread-safe) is the
+// real clock plus an offset that may change at any time: the fault tests step
+// a running controller's clock with it (nas-controller --clock_offset_file).
 #ifndef NAS_COMMON_CLOCK_H_
 #define NAS_COMMON_CLOCK_H_
 
+#include <atomic>
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
@@ -49,6 +52,21 @@ class FakeClock : public Clock {
  private:
   absl::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
+};
+
+class OffsetClock : public Clock {
+ public:
+  absl::Time Now() override {
+    return absl::Now() +
+           absl::Milliseconds(offset_ms_.load(std::memory_order_relaxed));
+  }
+  void SetOffset(absl::Duration offset) {
+    offset_ms_.store(absl::ToInt64Milliseconds(offset),
+                     std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int64_t> offset_ms_{0};
 };
 
 }  // namespace nas

@@ -114,6 +114,20 @@ void ChildProcess::Kill() {
   }
 }
 
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
+             absl::Duration poll) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(poll);
+  }
+  return true;
+}
+
 absl::StatusOr<Finished> RunToEnd(const std::vector<std::string>& argv,
                                   absl::Duration timeout) {
   pid_t pid = 0;

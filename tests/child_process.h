@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ class ChildProcess {
                                     absl::Duration timeout = absl::Seconds(30));
   // kill -9 and reap; a no-op when not running.
   void Kill();
+  // Sends `signal` (e.g. SIGSTOP, SIGCONT) if running.
+  void Signal(int signal);
   bool running() const { return pid_ > 0; }
 
  private:
@@ -47,6 +50,11 @@ struct Finished {
 };
 absl::StatusOr<Finished> RunToEnd(const std::vector<std::string>& argv,
                                   absl::Duration timeout = absl::Seconds(30));
+
+// Polls `condition` every `poll` until it holds (true) or `timeout` passes
+// (false): how the process tests wait for a child's effect.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
+             absl::Duration poll = absl::Milliseconds(50));
 
 // A TCP port on 127.0.0.1 that was free a moment ago (for a controller that
 // must come back on the same address after a kill).

@@ -61,15 +61,9 @@ absl::StatusOr<int64_t> SqlInt(const std::string& url, const std::string& sql) {
   }
 }
 
-// Polls `condition` every 50 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition,
              absl::Duration timeout = kJobTimeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return true;
+  return testing::WaitFor(condition, timeout);
 }
 
 class ProcessTest : public ::testing::Test {

@@ -9,13 +9,17 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
 #include "common/metrics_http/metrics_http_server.h"
 #include "common/status_macros.h"
 #include "controller/artifacts/artifact_store.h"
@@ -48,6 +52,10 @@ ABSL_FLAG(int64_t, max_weights_bytes, int64_t{512} << 20,
           "Largest weights upload accepted (bytes).");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain file (TLS).");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key file (TLS).");
+// Test-only (tests/faults): steps the controller's clock while it runs.
+ABSL_FLAG(std::string, clock_offset_file, "",
+          "Test only: a file holding milliseconds added to the controller's "
+          "clock, re-read every 50 ms (missing or empty: 0).");
 
 namespace {
 
@@ -84,6 +92,21 @@ std::string ArtifactDir(const std::string& store_url) {
   return "var/artifacts";
 }
 
+// Keeps `clock`'s offset equal to the number in `path` until `stop`.
+void FollowClockOffset(const std::string& path, nas::OffsetClock* clock,
+                       absl::Notification* stop) {
+  do {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    int64_t offset_ms = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &offset_ms)) {
+      offset_ms = 0;
+    }
+    clock->SetOffset(absl::Milliseconds(offset_ms));
+  } while (!stop->WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+}
+
 absl::Status Run() {
   // Signals are taken synchronously below; block them in every thread.
   sigset_t signals;
@@ -113,7 +136,25 @@ absl::Status Run() {
               << " (/metrics, /healthz)" << std::endl;
   }
 
+  nas::OffsetClock clock;
+  absl::Notification stop_clock;
+  std::thread clock_follower;
+  if (const std::string path = absl::GetFlag(FLAGS_clock_offset_file);
+      !path.empty()) {
+    clock_follower =
+        std::thread(FollowClockOffset, path, &clock, &stop_clock);
+  }
+  struct JoinFollower {
+    absl::Notification& stop;
+    std::thread& thread;
+    ~JoinFollower() {
+      stop.Notify();
+      if (thread.joinable()) thread.join();
+    }
+  } join_follower{stop_clock, clock_follower};
+
   nas::scheduler::SchedulerOptions scheduler_options;
+  scheduler_options.clock = &clock;
   scheduler_options.store = store.get();
   scheduler_options.registry = registry.get();
   scheduler_options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/alphas.h"
 #include "cli/format.h"
 #include "cli/svg.h"
 
@@ -222,6 +223,25 @@ std::string RenderReport(const nas::v1::Job& job,
 
   if (spec.strategy().has_compound_scaling()) {
     absl::StrAppend(&html, ScalingSection(done, metric));
+  }
+
+  if (spec.strategy().has_darts()) {
+    // The last epoch's alphas of every finished supernet search.
+    const std::vector<std::string> ops = DartsOpsOf(spec.search_space());
+    std::string body;
+    for (const auto& t : all) {
+      const AlphaTable table = AlphaTableFromMetrics(t.metrics(), ops);
+      if (!Done(t) || table.empty()) continue;
+      nas::v1::CellGenotype derived;
+      const bool have = DerivedGenotypeOf(t, ops, &derived);
+      absl::StrAppend(
+          &body, RenderAlphaHeatMap(
+                     table, have ? &derived : nullptr,
+                     absl::StrCat("search trial ", t.id(), " (latency weight ",
+                                  FormatNumber(Metric(t, "latency_weight")),
+                                  "): softmax(alpha)")));
+    }
+    if (!body.empty()) absl::StrAppend(&html, Section("DARTS alphas", body));
   }
 
   // Cells of the best architecture.

@@ -3,7 +3,8 @@
 // vs MACs with the Pareto front highlighted, vs latency, trial durations),
 // the top trials as a table, and drawings of the best architecture's cells;
 // for a compound-scaling job also a table of every grid point and phi with
-// its coefficients, accuracy and MACs, and accuracy vs MACs along phi.
+// its coefficients, accuracy and MACs, and accuracy vs MACs along phi; for
+// a DARTS job the alpha heat map of every finished supernet search.
 // No scripts, no external resources. Pure functions; thread-safe.
 #ifndef NAS_CLI_REPORT_H_
 #define NAS_CLI_REPORT_H_

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "cli/alphas.h"
 #include "cli/client.h"
 #include "cli/report.h"
 #include "cli/svg.h"
@@ -124,6 +125,69 @@ int DownloadWeights(const CliContext& context, Client& client,
   return -1;
 }
 
+// DARTS: the supernet search behind `trial` (the trial itself when it is
+// one, else the search whose derived genotype it retrains) gives alphas.svg
+// (heat map of the last epoch), alphas_epochs.svg (one per epoch) and
+// alphas.csv; a search trial's derived cells are drawn like a genotype's.
+// Returns -1 when done (or when no search is found: a note on stderr), else
+// the exit code.
+int ExportDarts(const CliContext& context, Client& client,
+                const nas::v1::Job& job, const nas::v1::Trial& trial,
+                const std::filesystem::path& dir) {
+  const nas::v1::SearchSpace& space = job.spec().search_space();
+  const std::vector<std::string> ops = DartsOpsOf(space);
+  std::vector<nas::v1::Trial> all;
+  const nas::v1::Trial* search = nullptr;
+  nas::v1::CellGenotype derived;
+  if (DerivedGenotypeOf(trial, ops, &derived) ||
+      !AlphaTableFromMetrics(trial.metrics(), ops).empty()) {
+    search = &trial;
+  } else if (trial.architecture().has_cell()) {
+    nas::v1::ListTrialsRequest req;
+    req.set_job_id(job.id());
+    req.set_with_measurements(true);
+    grpc::Status rpc;
+    if (!ListAllTrials(client, req, 0, &all, &rpc)) {
+      return ReportRpcError(context, client.address(), "export (alphas)", rpc);
+    }
+    for (const nas::v1::Trial& t : all) {
+      if (DerivedGenotypeOf(t, ops, &derived) &&
+          SameGenotype(derived, trial.architecture().cell())) {
+        search = &t;
+        break;
+      }
+    }
+  }
+  if (search == nullptr) {
+    *context.err << "nasctl export: no DARTS search trial derived trial "
+                 << trial.id() << ": no alphas\n";
+    return -1;
+  }
+  const bool have_derived = DerivedGenotypeOf(*search, ops, &derived);
+  const auto epochs = AlphaEpochs(*search, ops);
+  const std::string from = absl::StrCat("search trial ", search->id());
+  bool ok =
+      WriteFile(context, dir / "alphas.csv", AlphasToCsv(epochs)) &&
+      WriteFile(context, dir / "alphas.svg",
+                RenderAlphaHeatMap(
+                    AlphaTableFromMetrics(search->metrics(), ops),
+                    have_derived ? &derived : nullptr,
+                    absl::StrCat(from, ": softmax(alpha), last epoch"))) &&
+      WriteFile(context, dir / "alphas_epochs.svg",
+                RenderAlphaEpochs(epochs, absl::StrCat(from, ": softmax(alpha) per epoch")));
+  if (ok && have_derived && search == &trial) {
+    ok = WriteFile(context, dir / "normal.dot", CellToDot(derived.normal(), space, "normal")) &&
+         WriteFile(context, dir / "normal.svg",
+                   RenderCell(derived.normal(), space,
+                              absl::StrCat(from, ": derived normal cell"))) &&
+         WriteFile(context, dir / "reduce.dot", CellToDot(derived.reduce(), space, "reduce")) &&
+         WriteFile(context, dir / "reduce.svg",
+                   RenderCell(derived.reduce(), space,
+                              absl::StrCat(from, ": derived reduction cell")));
+  }
+  return ok ? -1 : kExitFailure;
+}
+
 }  // namespace
 
 int RunReport(const CliContext& context, const Args& args) {
@@ -218,6 +282,11 @@ int RunExport(const CliContext& context, const Args& args) {
            WriteFile(context, dir / "reduce.svg",
                      RenderCell(cell.reduce(), space,
                                 absl::StrCat("trial ", trial->id(), ": reduction cell")));
+    }
+  }
+  if (ok && job.spec().strategy().has_darts()) {
+    if (int code = ExportDarts(context, *client, job, *trial, dir); code >= 0) {
+      return code;
     }
   }
   if (!ok) return kExitFailure;

@@ -37,10 +37,6 @@ int64_t Completed(const nas::v1::TrialCounts& c) {
   return c.succeeded() + c.stopped_early();
 }
 
-int64_t Outstanding(const nas::v1::TrialCounts& c) {
-  return c.pending() + c.leased() + c.running();
-}
-
 // Runs one store call and records its latency under `op`.
 template <typename F>
 auto Timed(SchedulerMetrics& metrics, const char* op, F&& call) {
